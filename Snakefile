@@ -1,0 +1,23 @@
+# genlab: every figure and table of the thesis from one DAG. `snakemake --cores 2 all` at the embedded
+# default (params/default.yaml); `snakemake --profile slurm --configfile params/thesis.yaml all` on a cluster.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "params/default.yaml"
+
+
+include: "rules/common.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        ALL_TARGETS,
+
+
+include: "rules/data.smk"
+include: "rules/train.smk"
+include: "rules/evaluate.smk"
+include: "rules/figures.smk"

@@ -1,0 +1,63 @@
+rule evaluate_all:
+    input:
+        metric_outputs(EXPERIMENTS),
+
+
+def evaluation_inputs(wildcards):
+    inputs = {"data": f"data/processed/{wildcards.dataset}.npz",
+              "checkpoint": f"results/{wildcards.dataset}/{wildcards.model}/checkpoint.pt"}
+    if wildcards.get("metric", "sweep") in ("fid", "sweep"):
+        inputs["feature_net"] = feature_net(wildcards)
+    return inputs
+
+
+def feature_net_flag(wildcards, input):
+    return f"--feature-net {input.feature_net}" if "feature_net" in input.keys() else ""
+
+
+rule evaluate:
+    input:
+        unpack(evaluation_inputs),
+    output:
+        "results/{dataset}/{model}/{metric}.json",
+    params:
+        config_hash=experiment_hash,
+        settings=lambda w: gcfg.config_hash(config["evaluation"]),
+        feature_net=feature_net_flag,
+    log:
+        "results/logs/evaluate/{dataset}/{model}/{metric}.log",
+    shell:
+        "genlab evaluate --params {PARAMS} --dataset {wildcards.dataset} --model {wildcards.model} "
+        "--metric {wildcards.metric} --data {input.data} --checkpoint {input.checkpoint} "
+        "{params.feature_net} --out {output} 2> {log}"
+
+
+rule sampler_sweep:
+    input:
+        unpack(evaluation_inputs),
+    output:
+        "results/{dataset}/{model}/sampler_sweep.csv",
+    params:
+        config_hash=experiment_hash,
+        settings=lambda w: gcfg.config_hash(config["evaluation"]),
+    log:
+        "results/logs/evaluate/{dataset}/{model}/sweep.log",
+    shell:
+        "genlab evaluate --params {PARAMS} --dataset {wildcards.dataset} --model {wildcards.model} "
+        "--metric sweep --data {input.data} --checkpoint {input.checkpoint} "
+        "--feature-net {input.feature_net} --out {output} 2> {log}"
+
+
+rule samples:
+    input:
+        unpack(evaluation_inputs),
+    output:
+        "results/{dataset}/{model}/samples.npz",
+    params:
+        config_hash=experiment_hash,
+        n=lambda w: config["figures"]["diffusion_samplers"]["grid"] ** 2,
+    log:
+        "results/logs/sample/{dataset}/{model}.log",
+    shell:
+        "genlab sample --params {PARAMS} --dataset {wildcards.dataset} --model {wildcards.model} "
+        "--data {input.data} --checkpoint {input.checkpoint} --n {params.n} --out {output} 2> {log}"

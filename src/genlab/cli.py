@@ -1,0 +1,189 @@
+"""`genlab <command>`: every Snakemake rule is one call of this CLI; each command is a thin wrapper.
+
+Errors a user can act on (GenlabError) are printed as one line `genlab: error: ...` with exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from genlab import config as cfg
+from genlab.errors import ConfigError, GenlabError
+
+log = logging.getLogger("genlab")
+
+
+def _experiment(args):
+    params = cfg.load_params(args.params)
+    return params, cfg.experiment(params, args.dataset, args.model)
+
+
+def _trained_model(exp, dataset, checkpoint, device):
+    from genlab.families import make_model
+    from genlab.train import load_trained, resolve_device
+    model = make_model(exp.model, dataset.example_shape, dataset.meta)
+    return load_trained(model, checkpoint, exp.hash).to(resolve_device(device or exp.device))
+
+
+def cmd_check_params(args):
+    params = cfg.load_params(args.params)
+    print(f"{args.params}: valid ({len(params['experiments'])} experiments)")
+
+
+def cmd_data(args):
+    from genlab.data import make_dataset
+    params = cfg.load_params(args.params)
+    if args.dataset not in params["datasets"]:
+        raise ConfigError(f"unknown dataset {args.dataset!r}; declared: {sorted(params['datasets'])}")
+    dataset = make_dataset(args.dataset, params["datasets"][args.dataset], params["seed"],
+                           params.get("raw_dir", "data/raw"))
+    dataset.save(args.out)
+    log.info("wrote %s: train %s, test %s", args.out, dataset.x_train.shape, dataset.x_test.shape)
+
+
+def cmd_train(args):
+    from genlab.data import load_dataset
+    from genlab.families import make_model
+    from genlab.train import resolve_device, seed_everything, train
+    params, exp = _experiment(args)
+    dataset = load_dataset(args.data)
+    seed_everything(exp.seed)
+    model = make_model(exp.model, dataset.example_shape, dataset.meta)
+    summary = train(model, dataset, exp.training, args.run_dir, seed=exp.seed, config_hash=exp.hash,
+                    config=exp.resolved(), device=resolve_device(args.device or exp.device),
+                    progress=not args.no_progress)
+    log.info("trained %s: %s", exp.name, summary)
+
+
+def cmd_evaluate(args):
+    from genlab import evaluate
+    from genlab.data import load_dataset
+    from genlab.io import write_metrics
+    from genlab.train import load_checkpoint
+    params, exp = _experiment(args)
+    if args.metric not in exp.metrics:
+        raise ConfigError(f"experiment {exp.name} does not list metric {args.metric!r} (it lists "
+                          f"{list(exp.metrics)}); add it under experiments in the params file")
+    settings = params["evaluation"]
+    dataset = load_dataset(args.data)
+    model = _trained_model(exp, dataset, args.checkpoint, args.device)
+    classifier = None
+    if args.metric in ("fid", "sweep"):
+        if not args.feature_net:
+            raise ConfigError(f"metric {args.metric} needs --feature-net (the dataset's classifier checkpoint)")
+        feature_exp = cfg.experiment(params, exp.dataset_name, settings["fid"]["feature_model"])
+        classifier = _trained_model(feature_exp, dataset, args.feature_net, "cpu")
+    started = time.perf_counter()
+    if args.metric == "accuracy":
+        metrics = evaluate.accuracy(model, dataset, settings["fid"]["batch_size"])
+    elif args.metric == "fid":
+        metrics = evaluate.fid(model, exp, dataset, classifier, settings["fid"])
+    elif args.metric == "nll":
+        metrics = evaluate.nll(model, exp, dataset, settings["nll"])
+    elif args.metric == "cost":
+        metrics = evaluate.cost(model, exp, load_checkpoint(args.checkpoint, exp.hash), settings["cost"])
+    else:  # sweep: a CSV (a DVC plot), not a flat metrics file
+        from genlab.io import write_text
+        rows = evaluate.sweep(model, exp, dataset, classifier, settings["sweep"]["n_samples"],
+                              settings["sweep"]["samplers"], settings["fid"])
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+        write_text(args.out, buffer.getvalue())
+        return
+    metrics = {"experiment": exp.name, "family": exp.family, **metrics}
+    write_metrics(args.out, metrics, config_hash=exp.hash, seed=exp.seed,
+                  wall_time_s=time.perf_counter() - started)
+    log.info("%s %s: %s", exp.name, args.metric, json.dumps(metrics, default=str))
+
+
+def cmd_sample(args):
+    from genlab.data import load_dataset
+    from genlab.evaluate import generate
+    from genlab.io import save_npz
+    params, exp = _experiment(args)
+    dataset = load_dataset(args.data)
+    model = _trained_model(exp, dataset, args.checkpoint, args.device)
+    samples, cost = generate(model, args.n, args.n, exp.seed)
+    save_npz(args.out, samples=samples.numpy(), nfe=np.array(cost["nfe"]))
+
+
+def cmd_figure(args):
+    import papermill
+    parameters = {}
+    for item in args.parameter:
+        key, _, value = item.partition("=")
+        if not key or not _:
+            raise ConfigError(f"figure parameter {item!r} must look like key=value")
+        parameters[key] = value
+    Path(args.executed).parent.mkdir(parents=True, exist_ok=True)
+    papermill.execute_notebook(args.notebook, args.executed, parameters=parameters, progress_bar=False,
+                               cwd=str(Path.cwd()))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="genlab", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def command(name, func, help_, experiment=False):
+        sub = commands.add_parser(name, help=help_)
+        sub.set_defaults(func=func)
+        sub.add_argument("--params", default="params/default.yaml", help="params YAML (validated)")
+        if experiment:
+            sub.add_argument("--dataset", required=True)
+            sub.add_argument("--model", required=True)
+            sub.add_argument("--device", choices=["auto", "cpu", "cuda"], help="overrides params 'device'")
+        return sub
+
+    command("check-params", cmd_check_params, "validate a params file")
+    sub = command("data", cmd_data, "generate a dataset file (offline, seeded)")
+    sub.add_argument("--dataset", required=True)
+    sub.add_argument("--out", required=True)
+    sub = command("train", cmd_train, "train (or resume) an experiment", experiment=True)
+    sub.add_argument("--data", required=True)
+    sub.add_argument("--run-dir", required=True)
+    sub.add_argument("--no-progress", action="store_true")
+    sub = command("evaluate", cmd_evaluate, "evaluate a trained experiment", experiment=True)
+    sub.add_argument("--metric", required=True, choices=["accuracy", "fid", "nll", "cost", "sweep"])
+    sub.add_argument("--data", required=True)
+    sub.add_argument("--checkpoint", required=True)
+    sub.add_argument("--feature-net", help="classifier checkpoint (fid, sweep)")
+    sub.add_argument("--out", required=True)
+    sub = command("sample", cmd_sample, "draw samples with the default sampler", experiment=True)
+    sub.add_argument("--data", required=True)
+    sub.add_argument("--checkpoint", required=True)
+    sub.add_argument("--n", type=int, required=True)
+    sub.add_argument("--out", required=True)
+    sub = commands.add_parser("figure", help="execute a papermill notebook")
+    sub.set_defaults(func=cmd_figure)
+    sub.add_argument("--notebook", required=True)
+    sub.add_argument("--executed", required=True, help="where the executed copy is kept")
+    sub.add_argument("-p", "--parameter", action="append", default=[], help="key=value (repeatable)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        args.func(args)
+    except GenlabError as error:
+        print(f"genlab: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,179 @@
+"""Load and validate params files against params/schema.yaml (the same schema the Snakefile uses), check
+the cross-references a schema cannot express, and hand out typed experiment objects."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from genlab.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCHEMA_PATH = REPO_ROOT / "params" / "schema.yaml"
+GENERATIVE_METRICS = {"fid", "nll", "cost", "sweep"}
+# Training options that do not change the trained function, so they are left out of the config hash:
+# raising `steps` continues from the last checkpoint instead of refusing it.
+UNHASHED_TRAINING_KEYS = ("steps", "checkpoint_every", "log_every")
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict[str, Any]:
+    with open(SCHEMA_PATH) as handle:
+        return yaml.safe_load(handle)
+
+
+def _where(error: jsonschema.ValidationError) -> str:
+    return ".".join(str(part) for part in error.absolute_path) or "<top level>"
+
+
+def validate(params: dict[str, Any], source: str = "params") -> dict[str, Any]:
+    """Raise ConfigError with one line naming the offending key; return params unchanged otherwise."""
+    if not isinstance(params, dict):
+        raise ConfigError(f"{source}: expected a mapping of parameters at the top level, got "
+                          f"{type(params).__name__}")
+    validator = jsonschema.Draft202012Validator(schema())
+    error = jsonschema.exceptions.best_match(validator.iter_errors(params))
+    if error is not None:
+        raise ConfigError(f"{source}: {_where(error)}: {error.message} (see params/schema.yaml)")
+    check_references(params, source)
+    return params
+
+
+def check_references(params: dict[str, Any], source: str = "params") -> None:
+    """Cross-references: experiments name declared datasets/models; metrics fit the family and data."""
+    datasets, models = params["datasets"], params["models"]
+    pairs = set()
+    for i, exp in enumerate(params["experiments"]):
+        where = f"{source}: experiments.{i}"
+        if exp["dataset"] not in datasets:
+            raise ConfigError(f"{where}.dataset: unknown dataset {exp['dataset']!r}; declared: "
+                              f"{sorted(datasets)}")
+        if exp["model"] not in models:
+            raise ConfigError(f"{where}.model: unknown model {exp['model']!r}; declared: {sorted(models)}")
+        pair = (exp["dataset"], exp["model"])
+        if pair in pairs:
+            raise ConfigError(f"{where}: experiment {pair[0]}/{pair[1]} is listed twice")
+        pairs.add(pair)
+        family = models[exp["model"]]["family"]
+        metrics = set(exp["metrics"])
+        if family == "classifier" and metrics - {"accuracy"}:
+            raise ConfigError(f"{where}.metrics: a classifier supports only 'accuracy', got "
+                              f"{sorted(metrics - {'accuracy'})}")
+        if family != "classifier" and "accuracy" in metrics:
+            raise ConfigError(f"{where}.metrics: 'accuracy' is for classifier models only")
+        if "sweep" in metrics and family != "diffusion":
+            raise ConfigError(f"{where}.metrics: the sampler 'sweep' needs a diffusion model, "
+                              f"{exp['model']!r} is {family}")
+        if "fid" in metrics or "accuracy" in metrics:
+            kind = datasets[exp["dataset"]]["kind"]
+            if kind not in ("digits", "mnist", "cifar10"):
+                raise ConfigError(f"{where}.metrics: fid/accuracy need a labelled image dataset, "
+                                  f"{exp['dataset']!r} is {kind}")
+    fid_model = params["evaluation"]["fid"]["feature_model"]
+    for exp in params["experiments"]:
+        if "fid" in exp["metrics"] and (exp["dataset"], fid_model) not in pairs:
+            raise ConfigError(f"{source}: evaluation.fid.feature_model: experiment {exp['dataset']}/"
+                              f"{exp['model']} asks for fid, so {exp['dataset']}/{fid_model} must be an "
+                              f"experiment too (the FID feature net)")
+        if "fid" in exp["metrics"] and models[fid_model]["family"] != "classifier":
+            raise ConfigError(f"{source}: evaluation.fid.feature_model: {fid_model!r} must be a classifier")
+    for name, figure in params["figures"].items():
+        if (figure["dataset"], figure["model"]) not in pairs:
+            raise ConfigError(f"{source}: figures.{name}: {figure['dataset']}/{figure['model']} is not an "
+                              f"experiment")
+        exp = next(e for e in params["experiments"] if (e["dataset"], e["model"]) ==
+                   (figure["dataset"], figure["model"]))
+        if name == "diffusion_samplers" and not {"sweep", "fid"} <= set(exp["metrics"]):
+            raise ConfigError(f"{source}: figures.{name}: experiment {figure['dataset']}/{figure['model']} "
+                              f"must list metrics 'sweep' and 'fid'")
+        feature = [e for e in params["experiments"] if (e["dataset"], e["model"]) ==
+                   (figure["dataset"], params["evaluation"]["fid"]["feature_model"])]
+        if name == "diffusion_samplers" and not (feature and "accuracy" in feature[0]["metrics"]):
+            raise ConfigError(f"{source}: figures.{name}: the feature net experiment {figure['dataset']}/"
+                              f"{params['evaluation']['fid']['feature_model']} must list metric 'accuracy' "
+                              f"(the figure draws its held-out FID floor)")
+
+
+def load_params(path: str | os.PathLike) -> dict[str, Any]:
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"params file {path} does not exist (try params/default.yaml)")
+    try:
+        with open(path) as handle:
+            params = yaml.safe_load(handle)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}{where}: not valid YAML ({getattr(error, 'problem', error)})") from error
+    return validate(params, str(path))
+
+
+def config_hash(obj: Any) -> str:
+    """Short stable hash of a JSON-serialisable object (key order does not matter)."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A named model config trained on a named dataset; every file path derives from these names."""
+
+    dataset_name: str
+    model_name: str
+    dataset: dict[str, Any]
+    model: dict[str, Any]
+    metrics: tuple[str, ...]
+    seed: int
+    device: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.dataset_name}/{self.model_name}"
+
+    @property
+    def family(self) -> str:
+        return self.model["family"]
+
+    @property
+    def training(self) -> dict[str, Any]:
+        return self.model["training"]
+
+    def resolved(self) -> dict[str, Any]:
+        """Everything that determines the trained model (stored inside its checkpoint)."""
+        return {"dataset_name": self.dataset_name, "dataset": self.dataset, "model_name": self.model_name,
+                "model": self.model, "seed": self.seed}
+
+    @property
+    def hash(self) -> str:
+        resolved = copy.deepcopy(self.resolved())
+        for key in UNHASHED_TRAINING_KEYS:
+            resolved["model"]["training"].pop(key, None)
+        return config_hash(resolved)
+
+
+def experiment(params: dict[str, Any], dataset: str, model: str) -> Experiment:
+    for exp in params["experiments"]:
+        if exp["dataset"] == dataset and exp["model"] == model:
+            return Experiment(dataset, model, params["datasets"][dataset], params["models"][model],
+                              tuple(exp["metrics"]), params["seed"], params["device"])
+    known = ", ".join(f"{e['dataset']}/{e['model']}" for e in params["experiments"])
+    raise ConfigError(f"no experiment {dataset}/{model} in params; declared: {known}")
+
+
+def write_resolved_params(params: dict[str, Any], path: str | os.PathLike) -> str:
+    """Write the validated, merged params where the CLI reads them; untouched when unchanged, so that
+    re-parsing the Snakefile (every Slurm job does) does not rewrite it."""
+    from genlab.io import write_text
+    text = yaml.safe_dump(json.loads(json.dumps(params)), sort_keys=False)
+    path = Path(path)
+    if not path.exists() or path.read_text() != text:
+        write_text(path, text)
+    return str(path)

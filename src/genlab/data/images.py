@@ -1,0 +1,100 @@
+"""Image datasets as (N, C, H, W) float32 in [-1, 1], with the quantisation bin width in the meta so that
+likelihoods can be reported as discrete bits/dim (dequantisation counted).
+
+digits ships with scikit-learn. MNIST and CIFAR-10 are read from files staged under data/raw/ (their
+original formats: idx for MNIST, the python pickle batches for CIFAR-10); nothing is downloaded."""
+
+from __future__ import annotations
+
+import gzip
+import pickle
+from pathlib import Path
+
+import numpy as np
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+
+from genlab.errors import DataError
+
+
+def _scale(pixels: np.ndarray, max_level: int) -> np.ndarray:
+    """Integer levels 0..max_level to [-1, 1]; a bin of one level is 2/max_level wide."""
+    return pixels.astype(np.float32) / max_level * 2.0 - 1.0
+
+
+def _meta(source: str, max_level: int, classes: int) -> dict:
+    return {"source": source, "image": True, "levels": max_level + 1, "bin_width": 2.0 / max_level,
+            "classes": classes}
+
+
+def digits(rng, test_fraction=0.2):
+    """scikit-learn's 8x8 digits (1797 images, 17 grey levels), stratified train/test split."""
+    bunch = load_digits()
+    x = _scale(bunch.data.reshape(-1, 1, 8, 8), 16)
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, bunch.target, test_size=test_fraction, stratify=bunch.target,
+        random_state=int(rng.integers(2**31)))
+    return (x_train, y_train, x_test, y_test), _meta("sklearn.datasets.load_digits", 16, 10)
+
+
+def _open(path: Path):
+    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+
+
+def _find(directory: Path, stem: str) -> Path:
+    for candidate in (directory / stem, directory / f"{stem}.gz"):
+        if candidate.exists():
+            return candidate
+    raise DataError(f"MNIST file {directory / stem}[.gz] is missing: stage the four MNIST idx files "
+                    f"under {directory} (see README, 'Cluster data')")
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read an idx file (the MNIST format): magic 0x00 0x00 dtype ndim, big-endian dims, raw data."""
+    with _open(path) as handle:
+        header = handle.read(4)
+        if len(header) != 4 or header[:2] != b"\x00\x00" or header[2] != 0x08:
+            raise DataError(f"{path} is not an unsigned-byte idx file (bad magic {header!r})")
+        ndim = header[3]
+        dims = np.frombuffer(handle.read(4 * ndim), dtype=">u4")
+        data = np.frombuffer(handle.read(), dtype=np.uint8)
+    if len(dims) != ndim or data.size != int(np.prod(dims)):
+        raise DataError(f"{path} is truncated: header says {dims.tolist()}, found {data.size} bytes")
+    return data.reshape(dims)
+
+
+def mnist(rng, raw_dir):
+    directory = Path(raw_dir) / "mnist"
+    arrays = {}
+    for split, prefix in (("train", "train"), ("test", "t10k")):
+        images = read_idx(_find(directory, f"{prefix}-images-idx3-ubyte"))
+        labels = read_idx(_find(directory, f"{prefix}-labels-idx1-ubyte"))
+        if images.ndim != 3 or len(images) != len(labels):
+            raise DataError(f"{directory}: {prefix} images {images.shape} do not match labels {labels.shape}")
+        arrays[split] = (_scale(images[:, None], 255), labels.astype(np.int64))
+    return (*arrays["train"], *arrays["test"]), _meta("MNIST idx files", 255, 10)
+
+
+def cifar10(rng, raw_dir):
+    directory = Path(raw_dir) / "cifar10" / "cifar-10-batches-py"
+
+    def batch(name):
+        path = directory / name
+        if not path.exists():
+            raise DataError(f"CIFAR-10 batch {path} is missing: extract cifar-10-python.tar.gz under "
+                            f"{directory.parent} (see README, 'Cluster data')")
+        try:
+            with open(path, "rb") as handle:
+                entry = pickle.load(handle, encoding="bytes")
+            data, labels = np.asarray(entry[b"data"], dtype=np.uint8), np.asarray(entry[b"labels"])
+        except (pickle.UnpicklingError, EOFError, KeyError, TypeError) as error:
+            raise DataError(f"{path} is not a CIFAR-10 python batch ({error!r})") from error
+        if data.ndim != 2 or data.shape[1] != 3072 or len(data) != len(labels):
+            raise DataError(f"{path}: expected data (N, 3072) and N labels, got {data.shape}, {labels.shape}")
+        return _scale(data.reshape(-1, 3, 32, 32), 255), labels.astype(np.int64)
+
+    train = [batch(f"data_batch_{i}") for i in range(1, 6)]
+    x_test, y_test = batch("test_batch")
+    x_train = np.concatenate([b[0] for b in train])
+    y_train = np.concatenate([b[1] for b in train])
+    return (x_train, y_train, x_test, y_test), _meta("CIFAR-10 python batches", 255, 10)

@@ -1,0 +1,70 @@
+"""Synthetic datasets with known ground truth: manifolds with a known intrinsic dimension (isometrically
+embedded in R^D by a random orthonormal frame), Gaussian mixtures with analytic densities and scores,
+and the classic 2-D toys."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.datasets import make_moons
+
+from genlab.data.mixtures import random_mixture, ring_mixture
+
+
+def _frame(rng: np.random.Generator, ambient_dim: int, k: int) -> np.ndarray:
+    """A random (ambient_dim x k) matrix with orthonormal columns: an isometric linear embedding."""
+    q, _ = np.linalg.qr(rng.normal(size=(ambient_dim, k)))
+    return q
+
+
+def sphere(rng, n, k, ambient_dim, noise_std=0.0):
+    """Uniform samples on the unit k-sphere S^k (in R^{k+1}) embedded isometrically in R^D."""
+    if ambient_dim < k + 1:
+        raise ValueError(f"a {k}-sphere needs ambient_dim >= {k + 1}, got {ambient_dim}")
+    s = rng.normal(size=(n, k + 1))
+    s /= np.linalg.norm(s, axis=1, keepdims=True)
+    x = s @ _frame(rng, ambient_dim, k + 1).T
+    return x + noise_std * rng.normal(size=x.shape), {"intrinsic_dim": k}
+
+
+def subspace(rng, n, k, ambient_dim, noise_std=0.0):
+    """A standard Gaussian on a random k-dimensional linear subspace of R^D."""
+    x = rng.normal(size=(n, k)) @ _frame(rng, ambient_dim, k).T
+    return x + noise_std * rng.normal(size=x.shape), {"intrinsic_dim": k}
+
+
+def spaghetti(rng, n, ambient_dim, noise_std=0.0):
+    """A closed curve that winds through R^D: coordinate j is sin(2 pi f_j s + phi_j) / sqrt(D), s ~ U(0, 1),
+    with integer frequencies so that the curve closes; intrinsic dimension 1."""
+    s = rng.uniform(size=(n, 1))
+    freqs = rng.integers(1, 6, size=ambient_dim)
+    phases = rng.uniform(0, 2 * np.pi, size=ambient_dim)
+    x = np.sin(2 * np.pi * freqs * s + phases) * np.sqrt(2.0 / ambient_dim)
+    return x + noise_std * rng.normal(size=x.shape), {"intrinsic_dim": 1}
+
+
+def gaussian_mixture(rng, n, components, dim, spread=2.0, std_min=0.2, std_max=0.6):
+    mixture = random_mixture(rng, components, dim, spread, (std_min, std_max))
+    g = torch.Generator().manual_seed(int(rng.integers(2**31)))
+    return mixture.sample(n, g).numpy(), {"mixture": mixture.to_meta()}
+
+
+def ring(rng, n, modes=8, radius=2.0, std=0.15):
+    mixture = ring_mixture(modes, radius, std)
+    g = torch.Generator().manual_seed(int(rng.integers(2**31)))
+    return mixture.sample(n, g).numpy(), {"mixture": mixture.to_meta()}
+
+
+def moons(rng, n, noise=0.05):
+    x, _ = make_moons(n_samples=n, noise=noise, random_state=int(rng.integers(2**31)))
+    return (x - x.mean(0)) / x.std(0), {}
+
+
+def checkerboard(rng, n, squares=4):
+    """Uniform density on the black squares of a squares x squares board on [-2, 2]^2."""
+    cell = 4.0 / squares
+    i = rng.integers(0, squares, size=n)
+    j = (rng.integers(0, squares // 2, size=n) * 2 + (i % 2)) % squares
+    x = np.stack([i, j], axis=1) * cell - 2.0 + rng.uniform(0, cell, size=(n, 2))
+    # density is 1 / (black area) on black squares: half the board is black
+    return x, {"log_density_on_support": float(-np.log(0.5 * 16.0))}

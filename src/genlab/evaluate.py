@@ -1,0 +1,120 @@
+"""Evaluations of a trained experiment, each returning a flat dict of numbers (the CLI adds provenance).
+
+All sampling is seeded from the experiment seed and runs in batches; the feature net for FID is the
+dataset's classifier experiment."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from genlab.config import Experiment
+from genlab.data import Dataset
+from genlab.data.mixtures import GaussianMixture
+from genlab.errors import NumericsError
+from genlab.families import Family
+from genlab.metrics.feature_net import Classifier
+from genlab.metrics.fid import frechet_distance
+from genlab.metrics.nll import bits_per_dim, evaluate_nll
+
+log = logging.getLogger(__name__)
+
+
+def _generator(model: Family, seed: int) -> torch.Generator:
+    return torch.Generator(device=model.device).manual_seed(seed)
+
+
+def generate(model: Family, n: int, batch_size: int, seed: int, progress: bool = False,
+             **sampler_options) -> tuple[torch.Tensor, dict[str, float]]:
+    """n samples (on CPU) and their cost: network evaluations per batch and seconds per sample."""
+    generator = _generator(model, seed)
+    model.network_evaluations = 0
+    chunks, batches = [], 0
+    sync = torch.cuda.synchronize if model.device.type == "cuda" else (lambda: None)
+    started = time.perf_counter()
+    for start in tqdm(range(0, n, batch_size), disable=not progress, desc="sampling", mininterval=2.0):
+        chunks.append(model.sample(min(batch_size, n - start), generator=generator, **sampler_options).cpu())
+        batches += 1
+    sync()
+    seconds = time.perf_counter() - started
+    samples = torch.cat(chunks)
+    if not torch.isfinite(samples).all():
+        raise NumericsError(f"sampling with {sampler_options or 'the default sampler'} produced non-finite "
+                            "values; the model or sampler settings diverged")
+    return samples, {"nfe": model.network_evaluations / batches, "seconds_per_sample": seconds / n}
+
+
+def accuracy(classifier: Classifier, dataset: Dataset, fid_batch_size: int) -> dict[str, Any]:
+    x_test, y_test = torch.as_tensor(dataset.x_test), torch.as_tensor(dataset.y_test)
+    classifier.cpu()
+    return {"test_accuracy": classifier.accuracy(x_test, y_test),
+            "train_accuracy": classifier.accuracy(torch.as_tensor(dataset.x_train),
+                                                  torch.as_tensor(dataset.y_train)),
+            # the FID of held-out real data: the floor no model can be expected to beat
+            "fid_test_vs_train": frechet_distance(torch.as_tensor(dataset.x_train), x_test, classifier,
+                                                  fid_batch_size)}
+
+
+def fid(model: Family, exp: Experiment, dataset: Dataset, classifier: Classifier,
+        settings: dict[str, Any]) -> dict[str, Any]:
+    reference = torch.as_tensor(dataset.split(settings["reference"])[0])
+    samples, cost = generate(model, settings["n_samples"], settings["batch_size"], exp.seed, progress=True)
+    return {"fid": frechet_distance(reference, samples, classifier.cpu(), settings["batch_size"]),
+            "n_samples": settings["n_samples"], "reference": settings["reference"], "nfe": cost["nfe"]}
+
+
+def nll(model: Family, exp: Experiment, dataset: Dataset, settings: dict[str, Any]) -> dict[str, Any]:
+    if not model.has_likelihood:
+        return {"nll_bpd": None, "note": f"{exp.family} has no normalised likelihood"}
+    x = torch.as_tensor(dataset.x_test[: settings["n_examples"]]).to(model.device)
+    generator = torch.Generator().manual_seed(exp.seed)
+    metrics = evaluate_nll(lambda batch: model.log_likelihood(batch, generator=_generator(model, exp.seed)),
+                           x, dataset.bin_width, settings["batch_size"], generator)
+    if "mixture" in dataset.meta:  # ground truth on the same examples: the analytic mixture density
+        truth = GaussianMixture.from_meta(dataset.meta).log_prob(x.cpu().flatten(1))
+        metrics["true_nll_bpd"] = float(bits_per_dim(truth, dataset.dim).mean())
+    return metrics
+
+
+def cost(model: Family, exp: Experiment, checkpoint: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+    """NFE and wall-clock seconds per sample (median over repeats, after one warm-up), plus training cost."""
+    generate(model, min(8, settings["n_samples"]), settings["n_samples"], exp.seed)  # warm-up
+    runs = [generate(model, settings["n_samples"], settings["n_samples"], exp.seed + r)[1]
+            for r in range(settings["repeats"])]
+    seconds = sorted(run["seconds_per_sample"] for run in runs)[len(runs) // 2]
+    return {"nfe": runs[0]["nfe"], "seconds_per_sample": seconds, "seconds_per_1000": 1000 * seconds,
+            "device": str(model.device), "parameters": sum(p.numel() for p in model.parameters()),
+            "train_steps": checkpoint["step"], "train_time_s": checkpoint["elapsed_s"]}
+
+
+def sweep_settings(samplers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Expand sweep entries ({name, steps: [..]} or {name, tolerance: [..]}) to sampler option sets."""
+    settings = []
+    for entry in samplers:
+        fixed = {k: v for k, v in entry.items() if k not in ("steps", "tolerance")}
+        if "steps" in entry:
+            settings += [{**fixed, "steps": steps} for steps in entry["steps"]]
+        if "tolerance" in entry:
+            settings += [{**fixed, "rtol": tol, "atol": tol} for tol in entry["tolerance"]]
+        if "steps" not in entry and "tolerance" not in entry:
+            settings.append(fixed)
+    return settings
+
+
+def sweep(model: Family, exp: Experiment, dataset: Dataset, classifier: Classifier, n_samples: int,
+          samplers: list[dict[str, Any]], fid_settings: dict[str, Any]) -> list[dict[str, Any]]:
+    """FID against NFE for every sampler setting: the data of the FID-vs-NFE figure."""
+    reference = torch.as_tensor(dataset.split(fid_settings["reference"])[0])
+    rows = []
+    for options in tqdm(sweep_settings(samplers), desc="sampler sweep"):
+        samples, cost_ = generate(model, n_samples, fid_settings["batch_size"], exp.seed, **options)
+        row = {"sampler": options["name"], "steps": options.get("steps"), "tolerance": options.get("rtol"),
+               "nfe": cost_["nfe"], "seconds_per_sample": cost_["seconds_per_sample"],
+               "fid": frechet_distance(reference, samples, classifier.cpu(), fid_settings["batch_size"])}
+        log.info("sweep %s", row)
+        rows.append(row)
+    return rows

@@ -1,0 +1,48 @@
+"""The family protocol: training, sampling, evaluation and tables are written once against it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+
+class Family(nn.Module):
+    """A generative model family.
+
+    - ``loss(batch) -> {"loss": scalar, ...}``: batch is ``{"x": Tensor, "y": Tensor | None}``; extra
+      entries are logged.
+    - ``sample(n, generator=None, **sampler_options) -> Tensor`` of shape (n, *example_shape).
+    - ``log_likelihood(x, generator=None) -> Tensor | None``: nats per example, or None where the family
+      has no normalised likelihood (tables then say n/a).
+    - ``initialize(x_train)``: optional data-dependent initialisation before the first step.
+    ``network_evaluations`` counts forward passes of the network during sampling (the NFE).
+    """
+
+    has_likelihood = True
+
+    def __init__(self, example_shape: tuple[int, ...]):
+        super().__init__()
+        self.example_shape = tuple(example_shape)
+        self.network_evaluations = 0
+
+    @property
+    def dim(self) -> int:
+        return int(torch.Size(self.example_shape).numel())
+
+    @property
+    def device(self) -> torch.device:
+        return next(iter(self.parameters()), next(iter(self.buffers()), torch.empty(0))).device
+
+    def initialize(self, x_train: torch.Tensor) -> None:
+        """Data-dependent initialisation (default: none)."""
+
+    def loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def sample(self, n: int, generator: torch.Generator | None = None, **options) -> torch.Tensor:
+        raise NotImplementedError
+
+    def log_likelihood(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor | None:
+        return None

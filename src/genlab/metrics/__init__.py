@@ -1,0 +1,1 @@
+"""Evaluation metrics: FID with the pipeline's own feature net, NLL in bits/dim, sampling cost."""

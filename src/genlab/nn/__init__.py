@@ -1,0 +1,15 @@
+"""Network building blocks shared by the families."""
+
+from genlab.nn.mlp import MLP, ConditionalMLP
+from genlab.nn.unet import UNet
+
+NETWORKS = {"mlp": ConditionalMLP, "unet": UNet}
+
+
+def make_network(config: dict, example_shape: tuple[int, ...], cond_dim: int = 0):
+    """A conditional network (x, embedding input) -> tensor shaped like x, from its config block."""
+    options = {key: value for key, value in config.items() if key != "kind"}
+    return NETWORKS[config["kind"]](example_shape=example_shape, cond_dim=cond_dim, **options)
+
+
+__all__ = ["MLP", "NETWORKS", "ConditionalMLP", "UNet", "make_network"]

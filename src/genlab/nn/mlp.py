@@ -1,0 +1,61 @@
+"""MLPs on flattened inputs."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from genlab.nn.embeddings import SinusoidalEmbedding
+
+
+class MLP(nn.Sequential):
+    """Plain MLP: in -> [hidden, SiLU] x depth -> out."""
+
+    def __init__(self, in_dim: int, out_dim: int, hidden: int, depth: int):
+        layers, width = [], in_dim
+        for _ in range(depth):
+            layers += [nn.Linear(width, hidden), nn.SiLU()]
+            width = hidden
+        super().__init__(*layers, nn.Linear(width, out_dim))
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, hidden: int, emb_dim: int, dropout: float):
+        super().__init__()
+        self.norm = nn.LayerNorm(hidden)
+        self.fc1, self.fc2 = nn.Linear(hidden, hidden), nn.Linear(hidden, hidden)
+        self.emb = nn.Linear(emb_dim, 2 * hidden)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, h, emb):
+        scale, shift = self.emb(emb).chunk(2, dim=1)
+        out = self.norm(h) * (1 + scale) + shift
+        out = self.fc2(self.dropout(nn.functional.silu(self.fc1(nn.functional.silu(out)))))
+        return h + out
+
+
+class ConditionalMLP(nn.Module):
+    """Residual MLP for vector data (or images flattened), conditioned on a scalar noise level and,
+    optionally, a conditioning vector of size cond_dim (FiLM in every block). Output shaped like x."""
+
+    def __init__(self, example_shape, hidden: int = 256, depth: int = 3, embedding: int = 128,
+                 dropout: float = 0.0, cond_dim: int = 0):
+        super().__init__()
+        self.example_shape = tuple(example_shape)
+        dim = math.prod(self.example_shape)
+        self.noise_embedding = SinusoidalEmbedding(embedding)
+        self.cond = nn.Linear(cond_dim, embedding) if cond_dim else None
+        self.inp = nn.Linear(dim, hidden)
+        self.blocks = nn.ModuleList(ResidualBlock(hidden, embedding, dropout) for _ in range(depth))
+        self.out = nn.Sequential(nn.LayerNorm(hidden), nn.SiLU(), nn.Linear(hidden, dim))
+
+    def forward(self, x: torch.Tensor, noise_level: torch.Tensor, cond: torch.Tensor | None = None):
+        emb = self.noise_embedding(noise_level)
+        if self.cond is not None:
+            emb = emb + self.cond(cond)
+        h = self.inp(x.flatten(1))
+        for block in self.blocks:
+            h = block(h, emb)
+        return self.out(h).view_as(x)

@@ -1,0 +1,78 @@
+"""Result tables: one row per experiment on a dataset, read from the metric files the pipeline wrote,
+written as CSV and LaTeX (booktabs). Missing values are n/a, never a made-up number."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from genlab.io import write_text
+
+COLUMNS = {  # column -> (metric file, key)
+    "FID": ("fid", "fid"),
+    "NLL (bits/dim)": ("nll", "nll_bpd"),
+    "NLL s.e.": ("nll", "nll_bpd_sem"),
+    "true NLL (bits/dim)": ("nll", "true_nll_bpd"),
+    "NFE": ("cost", "nfe"),
+    "s / 1000 samples": ("cost", "seconds_per_1000"),
+    "parameters": ("cost", "parameters"),
+    "train time (s)": ("cost", "train_time_s"),
+}
+
+
+def _read(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def experiment_table(params: dict[str, Any], dataset: str, results_dir: str | Path = "results") -> pd.DataFrame:
+    results_dir = Path(results_dir)
+    rows = []
+    for exp in params["experiments"]:
+        if exp["dataset"] != dataset:
+            continue
+        run = results_dir / dataset / exp["model"]
+        family = params["models"][exp["model"]]["family"]
+        if family == "classifier":
+            accuracy = _read(run / "accuracy.json")
+            if "fid_test_vs_train" in accuracy:
+                rows.append({"model": "held-out data (FID floor)", "family": "data",
+                             "FID": accuracy["fid_test_vs_train"],
+                             "notes": f"feature net test accuracy {accuracy['test_accuracy']:.4f}"})
+            continue
+        metrics = {name: _read(run / f"{name}.json") for name in ("fid", "nll", "cost")}
+        row = {"model": exp["model"], "family": family}
+        for column, (source, key) in COLUMNS.items():
+            row[column] = metrics[source].get(key)
+        if exp["metrics"] and "nll" in exp["metrics"] and row["NLL (bits/dim)"] is None:
+            row["notes"] = metrics["nll"].get("note")
+        rows.append(row)
+    order = ["model", "family", *COLUMNS, "notes"]
+    table = pd.DataFrame(rows).reindex(columns=order)
+    return table.dropna(axis=1, how="all")
+
+
+def _fmt(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 1e5 else f"{value:.3e}"
+    return str(value).replace("_", r"\_")
+
+
+def to_latex(table: pd.DataFrame, caption: str, label: str) -> str:
+    header = " & ".join(_fmt(c) for c in table.columns) + r" \\"
+    body = [" & ".join(_fmt(v) for v in row) + r" \\" for row in table.itertuples(index=False)]
+    return "\n".join([
+        r"\begin{table}[t]", r"\centering", rf"\caption{{{caption}}}", rf"\label{{{label}}}",
+        rf"\begin{{tabular}}{{{'l' * 2 + 'r' * (len(table.columns) - 2)}}}", r"\toprule", header, r"\midrule",
+        *body, r"\bottomrule", r"\end{tabular}", r"\end{table}", ""])
+
+
+def write_table(table: pd.DataFrame, csv_path: str | Path, tex_path: str | Path, caption: str,
+                label: str) -> None:
+    write_text(csv_path, table.to_csv(index=False, na_rep="n/a"))
+    write_text(tex_path, to_latex(table, caption, label))

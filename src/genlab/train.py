@@ -1,0 +1,238 @@
+"""The one training loop for every model: seeded, EMA, tqdm, CSV log, atomic resumable checkpoints, a
+NaN guard, and checkpoint-then-exit on SIGTERM/SIGUSR1 (Slurm preemption and requeue).
+
+Files in the run directory:
+- ``train_state.pt``: written every ``checkpoint_every`` steps; a rerun resumes from it and ends
+  bit-identical (CPU) to an uninterrupted run. It is deliberately not a Snakemake output, so Snakemake
+  does not delete it when a killed job is rerun.
+- ``checkpoint.pt`` and ``train_log.csv``: written once training is complete (the Snakemake outputs).
+Both checkpoints have one format: model, EMA, optimizer, step, RNG states, resolved config and its hash.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import logging
+import random
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from genlab.data import Dataset
+from genlab.errors import CheckpointError, NumericsError
+from genlab.families import Family
+from genlab.io import torch_save, write_text
+
+log = logging.getLogger(__name__)
+
+STATE_FILE, CHECKPOINT_FILE, LOG_FILE = "train_state.pt", "checkpoint.pt", "train_log.csv"
+
+
+class Preempted(SystemExit):
+    """Raised after a checkpoint when the job was asked to stop (SIGTERM/SIGUSR1); exit code 143."""
+
+    def __init__(self, step: int):
+        super().__init__(143)
+        self.step = step
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise CheckpointError("device 'cuda' was requested but no GPU is visible; use --device cpu or auto")
+    return torch.device(name)
+
+
+def _rng_state(batch_generator: torch.Generator) -> dict[str, Any]:
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
+            "batches": batch_generator.get_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+
+
+def _set_rng_state(state: dict[str, Any], batch_generator: torch.Generator) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    batch_generator.set_state(state["batches"])
+    if state["cuda"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def load_checkpoint(path: str | Path, config_hash: str | None = None) -> dict[str, Any]:
+    """Read a checkpoint; a truncated/corrupt file or one written for another config is refused."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"checkpoint {path} does not exist: train it first (`snakemake {path}`)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:  # torch raises many types for a damaged zip/pickle
+        raise CheckpointError(f"checkpoint {path} is unreadable (truncated or corrupt: {error}); "
+                              f"delete it and rerun training") from error
+    if not isinstance(state, dict) or "config_hash" not in state or "model" not in state:
+        raise CheckpointError(f"{path} is not a genlab checkpoint; delete it and rerun training")
+    if config_hash is not None and state["config_hash"] != config_hash:
+        raise CheckpointError(
+            f"checkpoint {path} was written for config hash {state['config_hash']} but this experiment's "
+            f"config hashes to {config_hash}; delete {path.parent} to retrain, or use the params it was "
+            f"trained with (its config is stored in the checkpoint under 'config')")
+    return state
+
+
+def load_trained(model: Family, path: str | Path, config_hash: str, use_ema: bool = True) -> Family:
+    """Load trained weights (EMA by default) into ``model`` for evaluation."""
+    state = load_checkpoint(path, config_hash)
+    model.load_state_dict(state["ema" if use_ema else "model"])
+    return model.eval()
+
+
+class _StopFlag:
+    """Set by SIGTERM/SIGUSR1 so the loop can checkpoint at the end of the current step."""
+
+    def __init__(self):
+        self.signal: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGTERM, signal.SIGUSR1):
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not in the main thread (e.g. inside a notebook kernel thread)
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        self.signal = signum
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def _lr_at(step: int, lr: float, warmup_steps: int) -> float:
+    return lr * min(1.0, (step + 1) / warmup_steps) if warmup_steps > 0 else lr
+
+
+def train(model: Family, dataset: Dataset, training: dict[str, Any], run_dir: str | Path, *, seed: int,
+          config_hash: str, config: dict[str, Any], device: torch.device, progress: bool = True) -> dict:
+    """Train ``model`` (already constructed after seed_everything(seed)) and write its checkpoint."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    state_path = run_dir / STATE_FILE
+    x_train = torch.as_tensor(dataset.x_train)
+    y_train = torch.as_tensor(dataset.y_train) if dataset.y_train is not None else None
+    if dataset.bin_width is not None and training["dequantize"]:
+        bin_width = dataset.bin_width
+    else:
+        bin_width = None
+
+    model.initialize(x_train)
+    model.to(device)
+    ema = copy.deepcopy(model).eval().requires_grad_(False)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=training["lr"], weight_decay=training["weight_decay"]) \
+        if params else None
+    batch_generator = torch.Generator().manual_seed(seed + 1)
+    step, rows, elapsed_before = 0, [], 0.0
+    window = {"count": 0, "sums": {}}
+
+    if state_path.exists():
+        state = load_checkpoint(state_path, config_hash)
+        model.load_state_dict(state["model"])
+        ema.load_state_dict(state["ema"])
+        if optimizer is not None:
+            optimizer.load_state_dict(state["optimizer"])
+        _set_rng_state(state["rng"], batch_generator)
+        step, rows, elapsed_before, window = state["step"], state["log"], state["elapsed_s"], state["window"]
+        log.info("resuming %s from step %d", run_dir, step)
+
+    def snapshot(elapsed: float) -> dict[str, Any]:
+        return {"model": model.state_dict(), "ema": ema.state_dict(),
+                "optimizer": optimizer.state_dict() if optimizer else None, "step": step,
+                "rng": _rng_state(batch_generator), "config": config, "config_hash": config_hash,
+                "log": rows, "window": window, "elapsed_s": elapsed}
+
+    total = training["steps"]
+    if total > 0 and optimizer is None:
+        raise CheckpointError(f"{run_dir}: training.steps is {total} but this model has no trainable "
+                              "parameters; set training.steps to 0")
+    autocast = device.type == "cuda" and training["mixed_precision"] == "bf16"
+    started = time.perf_counter()
+    model.train()
+    with _StopFlag() as stop, tqdm(total=total, initial=step, desc=run_dir.as_posix(), disable=not progress,
+                                   mininterval=2.0, dynamic_ncols=True) as bar:
+        while step < total:
+            idx = torch.randint(len(x_train), (training["batch_size"],), generator=batch_generator)
+            x = x_train[idx]
+            if bin_width is not None:
+                x = x + bin_width * (torch.rand(x.shape, generator=batch_generator) - 0.5)
+            batch = {"x": x.to(device), "y": y_train[idx].to(device) if y_train is not None else None}
+            for group in optimizer.param_groups:
+                group["lr"] = _lr_at(step, training["lr"], training["warmup_steps"])
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+                outputs = model.loss(batch)
+            loss = outputs["loss"]
+            if not torch.isfinite(loss):
+                raise NumericsError(
+                    f"{run_dir}: loss became {loss.item()} at step {step + 1}; the last good state is kept in "
+                    f"{state_path} (step {step - step % training['checkpoint_every']}); lower training.lr or "
+                    f"training.grad_clip, then rerun (it resumes)")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if training["grad_clip"] > 0:
+                torch.nn.utils.clip_grad_norm_(params, training["grad_clip"])
+            optimizer.step()
+            decay = min(training["ema_decay"], (1 + step) / (10 + step))
+            with torch.no_grad():
+                for p_ema, p in zip(ema.parameters(), model.parameters()):
+                    p_ema.lerp_(p.detach(), 1 - decay)
+                for b_ema, b in zip(ema.buffers(), model.buffers()):
+                    b_ema.copy_(b)
+            step += 1
+            window["count"] += 1
+            for key, value in outputs.items():
+                window["sums"][key] = window["sums"].get(key, 0.0) + float(value.detach())
+            if step % training["log_every"] == 0 or step == total:
+                row = {"step": step, **{k: v / window["count"] for k, v in window["sums"].items()},
+                       "lr": optimizer.param_groups[0]["lr"],
+                       "elapsed_s": round(elapsed_before + time.perf_counter() - started, 3)}
+                rows.append(row)
+                window = {"count": 0, "sums": {}}
+                bar.set_postfix(loss=f"{row['loss']:.4g}")
+            bar.update(1)
+            if step % training["checkpoint_every"] == 0 or stop.signal is not None:
+                torch_save(state_path, snapshot(elapsed_before + time.perf_counter() - started))
+            if stop.signal is not None and step < total:
+                log.warning("signal %d: checkpointed %s at step %d; exiting for requeue", stop.signal,
+                            state_path, step)
+                raise Preempted(step)
+
+    elapsed = elapsed_before + time.perf_counter() - started
+    final = snapshot(elapsed)
+    torch_save(state_path, final)
+    torch_save(run_dir / CHECKPOINT_FILE, final)
+    write_text(run_dir / LOG_FILE, _csv(rows))
+    return {"steps": step, "train_time_s": elapsed,
+            "parameters": sum(p.numel() for p in model.parameters())}
+
+
+def _csv(rows: list[dict[str, Any]]) -> str:
+    buffer = io.StringIO()
+    fields = list(dict.fromkeys(key for row in rows for key in row)) or ["step"]
+    writer = csv.DictWriter(buffer, fieldnames=fields)
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()

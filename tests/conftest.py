@@ -1,0 +1,54 @@
+import copy
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from genlab.data.mixtures import GaussianMixture
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def mixture_2d() -> GaussianMixture:
+    """A 3-component 2-D mixture with full, anisotropic covariances and unequal weights."""
+    return GaussianMixture(
+        weights=torch.tensor([0.5, 0.3, 0.2], dtype=torch.float64),
+        means=torch.tensor([[-2.0, 0.0], [1.5, 1.5], [1.0, -2.0]], dtype=torch.float64),
+        covariances=torch.tensor([[[0.30, 0.10], [0.10, 0.20]], [[0.15, -0.05], [-0.05, 0.25]],
+                                  [[0.40, 0.00], [0.00, 0.10]]], dtype=torch.float64))
+
+
+def analytic_score_fn(mixture, sde):
+    """The exact score of the mixture perturbed by the SDE's kernel at time t (a (B,) tensor)."""
+    def score(x, t):
+        alpha, sigma = sde.marginal_coefficients(t.double())
+        return mixture.score(x, alpha, sigma).to(x.dtype)
+    return score
+
+
+def small_params() -> dict:
+    """params/default.yaml shrunk to seconds of CPU: same experiments, tiny networks and sample counts."""
+    params = yaml.safe_load((REPO / "params" / "default.yaml").read_text())
+    params = copy.deepcopy(params)
+    for model in params["models"].values():
+        training = model["training"]
+        if training["steps"] > 0:
+            training.update(steps=60, checkpoint_every=30, log_every=10, warmup_steps=5)
+        if model.get("network", {}).get("kind") == "mlp":
+            model["network"].update(hidden=32, depth=1, embedding=16)
+        if "sampler" in model:
+            model["sampler"] = {"name": "ddim", "steps": 5, "eps": 1.0e-3, "denoise": True}
+        if "likelihood" in model:
+            model["likelihood"].update(rtol=1.0e-3, atol=1.0e-3)
+    params["datasets"]["ring"].update(n_train=500, n_test=100)
+    params["evaluation"] = {
+        "fid": {"feature_model": "classifier", "n_samples": 64, "reference": "test", "batch_size": 64},
+        "nll": {"n_examples": 16, "batch_size": 16},
+        "cost": {"n_samples": 8, "repeats": 1},
+        "sweep": {"n_samples": 32, "samplers": [{"name": "euler_maruyama", "steps": [2, 4]},
+                                                 {"name": "ode", "tolerance": [1.0e-1]}]},
+    }
+    params["figures"]["diffusion_samplers"]["grid"] = 3
+    return params

@@ -1,0 +1,136 @@
+"""Params validation: both shipped params files are valid; malformed ones stop with one line that names
+the culprit, from the CLI and from the Snakefile."""
+
+import copy
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from genlab import config as cfg
+from genlab.errors import ConfigError
+from tests.conftest import REPO
+
+DEFAULT = yaml.safe_load((REPO / "params" / "default.yaml").read_text())
+
+
+@pytest.mark.parametrize("name", ["default.yaml", "thesis.yaml"])
+def test_shipped_params_are_valid(name):
+    params = cfg.load_params(REPO / "params" / name)
+    assert params["experiments"]
+
+
+def _mutate(path, value):
+    params = copy.deepcopy(DEFAULT)
+    *parents, last = path
+    node = params
+    for key in parents:
+        node = node[key]
+    if value is DELETE:
+        del node[last]
+    else:
+        node[last] = value
+    return params
+
+
+DELETE = object()
+# (where, new value, text the one-line error must contain)
+BAD = [
+    (["sede"], 1, "'sede' was unexpected"),
+    (["seed"], -1, "seed"),
+    (["seed"], "zero", "seed"),
+    (["device"], "tpu", "device"),
+    (["datasets", "digits", "test_fraction"], 1.5, "datasets.digits.test_fraction"),
+    (["datasets", "digits", "kind"], "imagenet", "datasets.digits.kind"),
+    (["datasets", "ring", "n_train"], -5, "datasets.ring.n_train"),
+    (["datasets", "ring", "modes"], 0, "datasets.ring.modes"),
+    (["models", "diffusion_vp", "family"], "vae2", "models.diffusion_vp.family"),
+    (["models", "diffusion_vp", "sde", "kind"], "vpp", "models.diffusion_vp.sde.kind"),
+    (["models", "diffusion_vp", "sde", "sigma_max"], 50, "sigma_max"),
+    (["models", "diffusion_vp", "network", "hidden"], 0, "models.diffusion_vp.network.hidden"),
+    (["models", "diffusion_vp", "network", "widht"], 3, "'widht' was unexpected"),
+    (["models", "diffusion_vp", "training", "steps"], -1, "models.diffusion_vp.training.steps"),
+    (["models", "diffusion_vp", "training", "lr"], "fast", "models.diffusion_vp.training.lr"),
+    (["models", "diffusion_vp", "training", "batch_size"], 0, "training.batch_size"),
+    (["models", "diffusion_vp", "training", "ema_decay"], 1.0, "training.ema_decay"),
+    (["models", "diffusion_vp", "training", "lr"], DELETE, "'lr' is a required property"),
+    (["models", "diffusion_vp", "loss", "weighting"], "uniform", "loss.weighting"),
+    (["models", "diffusion_vp", "sampler", "name"], "heun", "sampler.name"),
+    (["models", "diffusion_vp", "likelihood", "method"], "skilling", "likelihood.method"),
+    (["experiments", 0, "dataset"], "cifar100", "unknown dataset 'cifar100'"),
+    (["experiments", 2, "model"], "diffusion_xl", "unknown model 'diffusion_xl'"),
+    (["experiments", 2, "metrics"], ["fid", "bleu"], "experiments.2.metrics"),
+    (["experiments", 3, "metrics"], ["fid"], "fid/accuracy need a labelled image dataset"),
+    (["experiments", 1, "metrics"], ["sweep"], "sweep' needs a diffusion model"),
+    (["evaluation", "fid", "feature_model"], "gaussian", "must be a classifier"),
+    (["evaluation", "fid", "n_samples"], 1, "evaluation.fid.n_samples"),
+    (["evaluation", "sweep", "samplers", 0, "steps"], [0], "evaluation.sweep.samplers.0.steps"),
+    (["figures", "diffusion_samplers", "model"], "gaussian", "figures.diffusion_samplers"),
+    (["models"], {}, "models"),
+    (["experiments"], [], "experiments"),
+]
+
+
+@pytest.mark.parametrize("path,value,message", BAD, ids=[".".join(map(str, b[0])) for b in BAD])
+def test_malformed_params_name_the_culprit(path, value, message):
+    with pytest.raises(ConfigError, match=None) as error:
+        cfg.validate(_mutate(path, value), "bad.yaml")
+    text = str(error.value)
+    assert message in text and "\n" not in text and text.startswith("bad.yaml:")
+
+
+def test_duplicate_experiment_is_refused():
+    params = copy.deepcopy(DEFAULT)
+    params["experiments"].append(dict(params["experiments"][0]))
+    with pytest.raises(ConfigError, match="listed twice"):
+        cfg.validate(params)
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "genlab.cli", *args], capture_output=True, text=True,
+                          cwd=REPO)
+
+
+def test_cli_reports_one_line_and_exits_nonzero(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(_mutate(["models", "diffusion_vp", "network", "widht"], 3)))
+    result = _cli("check-params", "--params", str(bad))
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "'widht' was unexpected" in result.stderr
+
+
+@pytest.mark.parametrize("content,message", [
+    ("seed: [unclosed", "not valid YAML"),
+    ("- just\n- a list\n", "expected a mapping"),
+])
+def test_cli_rejects_unparseable_params(tmp_path, content, message):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(content)
+    result = _cli("check-params", "--params", str(bad))
+    assert result.returncode == 2 and message in result.stderr
+
+
+def test_cli_missing_files_are_named(tmp_path):
+    result = _cli("check-params", "--params", str(tmp_path / "nope.yaml"))
+    assert result.returncode == 2 and "nope.yaml does not exist" in result.stderr
+    result = _cli("train", "--dataset", "digits", "--model", "gaussian", "--data", str(tmp_path / "no.npz"),
+                  "--run-dir", str(tmp_path / "run"))
+    assert result.returncode == 2 and "no.npz does not exist" in result.stderr
+
+
+def test_snakefile_validates_with_the_same_schema(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(_mutate(["models", "diffusion_vp", "training", "steps"], -1)))
+    result = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile", str(bad),
+                             "--directory", str(tmp_path)], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode != 0
+    assert "models.diffusion_vp.training.steps" in result.stdout + result.stderr
+
+
+def test_hash_ignores_step_count_but_not_the_model():
+    a = cfg.experiment(DEFAULT, "digits", "diffusion_vp")
+    more = _mutate(["models", "diffusion_vp", "training", "steps"], 99999)
+    assert cfg.experiment(more, "digits", "diffusion_vp").hash == a.hash
+    other = _mutate(["models", "diffusion_vp", "network", "hidden"], 64)
+    assert cfg.experiment(other, "digits", "diffusion_vp").hash != a.hash

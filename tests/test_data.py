@@ -1,0 +1,144 @@
+"""Datasets: shapes, ranges, known ground truth in the meta, seeding, and the MNIST/CIFAR-10 readers on
+small files written here in the real formats."""
+
+import gzip
+import pickle
+import struct
+
+import numpy as np
+import pytest
+import torch
+
+from genlab.data import load_dataset, make_dataset
+from genlab.data.dataset import Dataset
+from genlab.data.mixtures import GaussianMixture
+from genlab.errors import DataError
+
+
+def test_digits_are_scaled_quantised_images():
+    ds = make_dataset("digits", {"kind": "digits", "test_fraction": 0.2}, seed=0)
+    assert ds.x_train.shape == (1437, 1, 8, 8) and ds.x_test.shape == (360, 1, 8, 8)
+    levels = np.unique(np.concatenate([ds.x_train.ravel(), ds.x_test.ravel()]))
+    assert len(levels) == 17 and levels.min() == -1 and levels.max() == 1
+    assert np.allclose(np.diff(levels), ds.bin_width)
+    assert set(np.unique(ds.y_test)) == set(range(10))
+
+
+@pytest.mark.parametrize("kind,options,dim", [
+    ("sphere", {"k": 3, "ambient_dim": 20}, 3),
+    ("subspace", {"k": 5, "ambient_dim": 30}, 5),
+    ("spaghetti", {"ambient_dim": 40}, 1),
+])
+def test_manifolds_carry_their_intrinsic_dimension(kind, options, dim):
+    ds = make_dataset("m", {"kind": kind, "n_train": 600, "n_test": 100, **options}, seed=0)
+    assert ds.meta["intrinsic_dim"] == dim and ds.x_train.shape == (600, options["ambient_dim"])
+    if kind == "sphere":  # isometric embedding of the unit sphere: norms stay 1
+        assert np.allclose(np.linalg.norm(ds.x_train, axis=1), 1, atol=1e-5)
+    if kind == "subspace":  # exactly rank k
+        s = np.linalg.svd(ds.x_train, compute_uv=False)
+        assert s[dim - 1] > 1 and s[dim] < 1e-3
+    if kind == "spaghetti":  # locally 1-D: the local PCA of a small neighbourhood has one direction
+        x = ds.x_train
+        nearest = np.argsort(np.linalg.norm(x - x[0], axis=1))[:8]
+        s = np.linalg.svd(x[nearest] - x[nearest].mean(0), compute_uv=False)
+        assert s[1] < 0.2 * s[0]
+
+
+def test_mixture_meta_reproduces_the_samples():
+    ds = make_dataset("gm", {"kind": "gaussian_mixture", "n_train": 20000, "n_test": 100, "components": 3,
+                             "dim": 4}, seed=0)
+    mixture = GaussianMixture.from_meta(ds.meta)
+    x = torch.as_tensor(ds.x_train, dtype=torch.float64)
+    truth = (mixture.weights[:, None] * mixture.means).sum(0)
+    assert torch.allclose(x.mean(0), truth, atol=0.05)
+    # the data are more likely under their own mixture than under a shifted one
+    shifted = GaussianMixture(mixture.weights, mixture.means + 0.5, mixture.covariances)
+    assert mixture.log_prob(x).mean() > shifted.log_prob(x).mean() + 0.1
+
+
+@pytest.mark.parametrize("kind", ["ring", "moons", "checkerboard"])
+def test_toys_are_seeded_2d(kind):
+    cfg = {"kind": kind, "n_train": 500, "n_test": 50}
+    a, b, c = (make_dataset("t", cfg, seed=s) for s in (0, 0, 1))
+    assert a.x_train.shape == (500, 2)
+    assert np.array_equal(a.x_train, b.x_train) and not np.array_equal(a.x_train, c.x_train)
+
+
+def test_checkerboard_lies_on_black_squares():
+    x = make_dataset("t", {"kind": "checkerboard", "n_train": 2000, "n_test": 10}, seed=0).x_train
+    cells = np.floor((x + 2) / 1.0).astype(int)
+    assert ((cells[:, 0] + cells[:, 1]) % 2 == 0).all()
+
+
+def test_save_load_round_trip_and_errors(tmp_path):
+    ds = make_dataset("t", {"kind": "ring", "n_train": 50, "n_test": 10}, seed=0)
+    ds.save(tmp_path / "ring.npz")
+    back = load_dataset(tmp_path / "ring.npz")
+    assert np.array_equal(back.x_train, ds.x_train) and back.meta == ds.meta
+    with pytest.raises(DataError, match="does not exist"):
+        load_dataset(tmp_path / "missing.npz")
+    (tmp_path / "bad.npz").write_bytes(b"garbage")
+    with pytest.raises(DataError, match="bad.npz is not a readable dataset"):
+        load_dataset(tmp_path / "bad.npz")
+    x = ds.x_train.copy()
+    x[3, 1] = np.nan
+    with pytest.raises(DataError, match="x_train has 1 examples with NaN"):
+        Dataset(x, ds.x_test).validate("nan.npz")
+    with pytest.raises(DataError, match="x_test examples"):
+        Dataset(ds.x_train, np.zeros((5, 3), np.float32)).validate("shape.npz")
+
+
+def _write_idx(path, array, compress):
+    header = struct.pack(">BBBB", 0, 0, 8, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    opener = gzip.open if compress else open
+    with opener(path, "wb") as handle:
+        handle.write(header + array.astype(np.uint8).tobytes())
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_mnist_reader_on_idx_files(tmp_path, compress):
+    rng = np.random.default_rng(0)
+    directory = tmp_path / "mnist"
+    directory.mkdir()
+    suffix = ".gz" if compress else ""
+    images = {s: rng.integers(0, 256, size=(n, 28, 28)) for s, n in (("train", 12), ("t10k", 5))}
+    labels = {s: rng.integers(0, 10, size=len(images[s])) for s in images}
+    for split in images:
+        _write_idx(directory / f"{split}-images-idx3-ubyte{suffix}", images[split], compress)
+        _write_idx(directory / f"{split}-labels-idx1-ubyte{suffix}", labels[split], compress)
+    ds = make_dataset("mnist", {"kind": "mnist"}, seed=0, raw_dir=str(tmp_path))
+    assert ds.x_train.shape == (12, 1, 28, 28) and ds.x_test.shape == (5, 1, 28, 28)
+    assert np.allclose(ds.x_train[:, 0], images["train"] / 127.5 - 1)
+    assert np.array_equal(ds.y_test, labels["t10k"])
+
+
+def test_mnist_reader_errors(tmp_path):
+    with pytest.raises(DataError, match="train-images-idx3-ubyte.*missing.*stage"):
+        make_dataset("mnist", {"kind": "mnist"}, seed=0, raw_dir=str(tmp_path))
+    directory = tmp_path / "mnist"
+    directory.mkdir()
+    _write_idx(directory / "train-images-idx3-ubyte", np.zeros((4, 28, 28)), False)
+    data = (directory / "train-images-idx3-ubyte").read_bytes()
+    (directory / "train-images-idx3-ubyte").write_bytes(data[:-100])
+    _write_idx(directory / "train-labels-idx1-ubyte", np.zeros(4), False)
+    with pytest.raises(DataError, match="truncated"):
+        make_dataset("mnist", {"kind": "mnist"}, seed=0, raw_dir=str(tmp_path))
+
+
+def test_cifar10_reader_on_python_batches(tmp_path):
+    rng = np.random.default_rng(0)
+    directory = tmp_path / "cifar10" / "cifar-10-batches-py"
+    directory.mkdir(parents=True)
+    batches = {}
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batches[name] = {b"data": rng.integers(0, 256, size=(3, 3072), dtype=np.uint8),
+                         b"labels": list(rng.integers(0, 10, size=3))}
+        with open(directory / name, "wb") as handle:
+            pickle.dump(batches[name], handle)
+    ds = make_dataset("cifar10", {"kind": "cifar10"}, seed=0, raw_dir=str(tmp_path))
+    assert ds.x_train.shape == (15, 3, 32, 32) and ds.x_test.shape == (3, 3, 32, 32)
+    first = batches["data_batch_1"][b"data"][0].reshape(3, 32, 32) / 127.5 - 1
+    assert np.allclose(ds.x_train[0], first)
+    (directory / "test_batch").write_bytes(b"\x80\x04junk")
+    with pytest.raises(DataError, match="test_batch is not a CIFAR-10 python batch"):
+        make_dataset("cifar10", {"kind": "cifar10"}, seed=0, raw_dir=str(tmp_path))

@@ -1,0 +1,95 @@
+"""Metrics against reference computations, and the networks' shapes."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import linalg
+from scipy.stats import multivariate_normal
+
+from genlab.diffusion.losses import TimeSampler
+from genlab.diffusion.sde import VESDE, VPSDE
+from genlab.families.gaussian import GaussianBaseline
+from genlab.metrics.feature_net import Classifier
+from genlab.metrics.fid import frechet_distance
+from genlab.metrics.nll import bits_per_dim, evaluate_nll
+from genlab.nn import ConditionalMLP, UNet
+
+
+def test_uniform_model_scores_log2_levels():
+    """A density uniform over the dequantisation box of 17 levels in [-1, 1] is log2(17) bits/dim."""
+    width, dim = 2 / 16, 64
+    log_density = torch.full((10,), -dim * math.log(2 + width))
+    assert torch.allclose(bits_per_dim(log_density, dim, width), torch.tensor(math.log2(17)).double(),
+                          atol=1e-6)
+
+
+def test_gaussian_baseline_matches_scipy():
+    rng = np.random.default_rng(0)
+    x = torch.tensor(rng.normal(size=(500, 3)) @ rng.normal(size=(3, 3)), dtype=torch.float32)
+    model = GaussianBaseline((3,), ridge=0.0)
+    model.initialize(x)
+    reference = multivariate_normal(x.double().mean(0).numpy(), np.cov(x.double().numpy().T, bias=True))
+    assert np.allclose(model.log_likelihood(x[:20]).numpy(), reference.logpdf(x[:20].numpy()), atol=1e-4)
+    metrics = evaluate_nll(model.log_likelihood, x[:20], None, 7)
+    assert metrics["n_examples"] == 20
+    assert metrics["nll_bpd"] == pytest.approx(float(-reference.logpdf(x[:20].numpy()).mean() / 3 / math.log(2)),
+                                               abs=1e-4)
+
+
+def _reference_fid(f_real, f_fake):
+    mu1, mu2 = f_real.mean(0), f_fake.mean(0)
+    s1, s2 = np.cov(f_real, rowvar=False), np.cov(f_fake, rowvar=False)
+    covmean = linalg.sqrtm(s1 @ s2).real
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * covmean))
+
+
+def test_fid_matches_reference_formula():
+    torch.manual_seed(0)
+    classifier = Classifier((1, 8, 8), classes=10, features=16).eval()
+    real = torch.rand(400, 1, 8, 8) * 2 - 1
+    fake = (torch.rand(300, 1, 8, 8) * 2 - 1) * 0.5 + 0.2
+    ours = frechet_distance(real, fake, classifier, batch_size=128)
+    with torch.no_grad():
+        reference = _reference_fid(classifier.features(real).double().numpy(),
+                                   classifier.features(fake).double().numpy())
+    assert ours == pytest.approx(reference, rel=1e-3)
+    assert frechet_distance(real, real, classifier) == pytest.approx(0, abs=1e-3)
+
+
+@pytest.mark.parametrize("sde", [VPSDE(), VESDE(0.01, 50.0)], ids=["VP", "VE"])
+def test_importance_sampled_time_is_unbiased(sde):
+    """E_q[lambda/sigma^2 / q * h(t)] = int lambda/sigma^2 h dt for the likelihood weighting."""
+    eps = 1e-5
+    sampler = TimeSampler(sde, "likelihood", True, eps)
+    h = lambda t: torch.cos(3 * t) + 1.5  # noqa: E731
+    t, q = sampler.sample(400_000, generator=torch.Generator().manual_seed(0))
+    t, q = t.double(), q.double()
+    estimate = (sampler.weight(t) / q * h(t)).mean()
+    grid = torch.logspace(math.log10(eps), 0, 200_001, dtype=torch.float64)
+    values = sampler.weight(grid) * h(grid)
+    exact = torch.trapezoid(values, grid)
+    ratio = sampler.weight(t) / q * h(t)
+    se = ratio.std() / math.sqrt(len(t))
+    assert abs(float(estimate - exact)) < 4 * float(se) + 1e-3 * float(exact)
+    assert float(ratio.std() / ratio.mean()) < 0.5  # importance sampling flattens the 1/t weight
+
+
+@pytest.mark.parametrize("shape,mults", [((1, 8, 8), (1, 2)), ((1, 28, 28), (1, 2, 2)), ((3, 32, 32), (1, 2, 2, 2))])
+def test_unet_shapes(shape, mults):
+    net = UNet(shape, channels=16, channel_mults=mults, blocks_per_level=1)
+    x = torch.randn(2, *shape)
+    assert net(x, torch.randn(2)).shape == x.shape
+
+
+def test_unet_rejects_indivisible_size():
+    with pytest.raises(ValueError, match="divisible by 4"):
+        UNet((1, 10, 10), channel_mults=(1, 2, 2))
+
+
+def test_conditional_mlp_uses_condition():
+    torch.manual_seed(0)
+    net = ConditionalMLP((5,), hidden=16, depth=1, embedding=8, cond_dim=3)
+    x, level = torch.randn(4, 5), torch.zeros(4)
+    assert not torch.allclose(net(x, level, torch.zeros(4, 3)), net(x, level, torch.ones(4, 3)))

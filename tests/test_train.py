@@ -1,0 +1,131 @@
+"""The training loop: resume after a kill or a preemption signal is bit-identical to an uninterrupted
+run; a NaN loss stops with a clear error and keeps the last good checkpoint; foreign or damaged
+checkpoints are refused."""
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+import yaml
+
+from genlab import config as cfg
+from genlab.data import load_dataset, make_dataset
+from genlab.errors import CheckpointError, NumericsError
+from genlab.families import make_model
+from genlab.train import load_checkpoint, seed_everything, train
+from tests.conftest import small_params
+
+STEPS = 1500
+
+
+def _setup(tmp_path, steps=STEPS):
+    params = small_params()
+    params["models"]["diffusion_toy"]["training"].update(steps=steps, checkpoint_every=100, log_every=50)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    data = tmp_path / "ring.npz"
+    make_dataset("ring", params["datasets"]["ring"], params["seed"]).save(data)
+    return params, path, data
+
+
+def _train_cmd(params_path, data, run_dir):
+    return [sys.executable, "-m", "genlab.cli", "train", "--params", str(params_path), "--dataset", "ring",
+            "--model", "diffusion_toy", "--data", str(data), "--run-dir", str(run_dir), "--no-progress",
+            "--device", "cpu"]
+
+
+def _assert_same_run(run_a, run_b):
+    a, b = load_checkpoint(run_a / "checkpoint.pt"), load_checkpoint(run_b / "checkpoint.pt")
+    assert a["step"] == b["step"] == STEPS
+    for key in ("model", "ema"):
+        for name, tensor in a[key].items():
+            assert torch.equal(tensor, b[key][name]), f"{key}.{name} differs"
+    for (na, ta), (nb, tb) in zip(a["optimizer"]["state"].items(), b["optimizer"]["state"].items()):
+        assert all(torch.equal(ta[k], tb[k]) for k in ta), "optimizer state differs"
+
+    def losses(run):
+        with open(run / "train_log.csv") as handle:
+            return [(row["step"], row["loss"]) for row in csv.DictReader(handle)]
+
+    assert losses(run_a) == losses(run_b)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("uninterrupted")
+    params, params_path, data = _setup(tmp_path)
+    subprocess.run(_train_cmd(params_path, data, tmp_path / "run"), check=True, capture_output=True)
+    return tmp_path / "run"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGUSR1], ids=lambda s: s.name)
+def test_resume_after_interruption_is_bit_identical(tmp_path, uninterrupted, sig):
+    params, params_path, data = _setup(tmp_path)
+    run = tmp_path / "run"
+    process = subprocess.Popen(_train_cmd(params_path, data, run), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while not (run / "train_state.pt").exists():
+        assert process.poll() is None and time.time() < deadline, "training ended before its first checkpoint"
+        time.sleep(0.02)
+    process.send_signal(sig)
+    code = process.wait(timeout=60)
+    assert code == (-signal.SIGKILL if sig == signal.SIGKILL else 143), process.stderr.read()
+    interrupted_at = load_checkpoint(run / "train_state.pt")["step"]
+    assert 0 < interrupted_at < STEPS
+    assert not (run / "checkpoint.pt").exists()
+    assert not [p for p in run.iterdir() if p.name.endswith(".tmp")], "a temporary file was left behind"
+    subprocess.run(_train_cmd(params_path, data, run), check=True, capture_output=True)
+    _assert_same_run(uninterrupted, run)
+
+
+def test_nan_loss_stops_with_clear_error_and_keeps_last_good_state(tmp_path):
+    params, _, data_path = _setup(tmp_path, steps=400)
+    exp = cfg.experiment(params, "ring", "diffusion_toy")
+    dataset = load_dataset(data_path)
+    seed_everything(exp.seed)
+    model = make_model(exp.model, dataset.example_shape, dataset.meta)
+    original_loss, calls = model.loss, {"n": 0}
+
+    def loss(batch):
+        calls["n"] += 1
+        out = original_loss(batch)
+        if calls["n"] == 250:
+            out["loss"] = out["loss"] * float("nan")
+        return out
+
+    model.loss = loss
+    with pytest.raises(NumericsError, match=r"loss became nan at step 250.*train_state.pt \(step 200\)"):
+        train(model, dataset, exp.training, tmp_path / "run", seed=exp.seed, config_hash=exp.hash,
+              config=exp.resolved(), device=torch.device("cpu"), progress=False)
+    assert load_checkpoint(tmp_path / "run" / "train_state.pt")["step"] == 200
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_foreign_checkpoint_is_refused(tmp_path, uninterrupted):
+    params, params_path, data = _setup(tmp_path)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "train_state.pt").write_bytes((uninterrupted / "checkpoint.pt").read_bytes())
+    params["models"]["diffusion_toy"]["training"]["lr"] *= 2  # another config: another hash
+    params_path.write_text(yaml.safe_dump(params))
+    result = subprocess.run(_train_cmd(params_path, data, run), capture_output=True, text=True)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("genlab: error: checkpoint") and "config hash" in lines[-1]
+
+
+def test_truncated_checkpoint_is_refused(tmp_path, uninterrupted):
+    damaged = tmp_path / "checkpoint.pt"
+    content = (uninterrupted / "checkpoint.pt").read_bytes()
+    damaged.write_bytes(content[: len(content) // 2])
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        load_checkpoint(damaged)
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="junk.pt"):
+        load_checkpoint(tmp_path / "junk.pt")
