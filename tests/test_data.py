@@ -108,7 +108,7 @@ def test_mnist_reader_on_idx_files(tmp_path, compress):
         _write_idx(directory / f"{split}-labels-idx1-ubyte{suffix}", labels[split], compress)
     ds = make_dataset("mnist", {"kind": "mnist"}, seed=0, raw_dir=str(tmp_path))
     assert ds.x_train.shape == (12, 1, 28, 28) and ds.x_test.shape == (5, 1, 28, 28)
-    assert np.allclose(ds.x_train[:, 0], images["train"] / 127.5 - 1)
+    assert np.allclose(ds.x_train[:, 0], images["train"] / 127.5 - 1, atol=1e-6)  # float32
     assert np.array_equal(ds.y_test, labels["t10k"])
 
 
@@ -138,7 +138,7 @@ def test_cifar10_reader_on_python_batches(tmp_path):
     ds = make_dataset("cifar10", {"kind": "cifar10"}, seed=0, raw_dir=str(tmp_path))
     assert ds.x_train.shape == (15, 3, 32, 32) and ds.x_test.shape == (3, 3, 32, 32)
     first = batches["data_batch_1"][b"data"][0].reshape(3, 32, 32) / 127.5 - 1
-    assert np.allclose(ds.x_train[0], first)
+    assert np.allclose(ds.x_train[0], first, atol=1e-6)
     (directory / "test_batch").write_bytes(b"\x80\x04junk")
     with pytest.raises(DataError, match="test_batch is not a CIFAR-10 python batch"):
         make_dataset("cifar10", {"kind": "cifar10"}, seed=0, raw_dir=str(tmp_path))

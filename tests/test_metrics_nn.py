@@ -20,7 +20,7 @@ from genlab.nn import ConditionalMLP, UNet
 def test_uniform_model_scores_log2_levels():
     """A density uniform over the dequantisation box of 17 levels in [-1, 1] is log2(17) bits/dim."""
     width, dim = 2 / 16, 64
-    log_density = torch.full((10,), -dim * math.log(2 + width))
+    log_density = torch.full((10,), -dim * math.log(2 + width), dtype=torch.float64)
     assert torch.allclose(bits_per_dim(log_density, dim, width), torch.tensor(math.log2(17)).double(),
                           atol=1e-6)
 
