@@ -8,8 +8,8 @@ python=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 stamp=.venv/.genlab-installed
 if [ ! -f "$stamp" ] || [ requirements.txt -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  .venv/bin/pip install --quiet --disable-pip-version-check torch==2.13.0
-  .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
-  .venv/bin/pip install --quiet --disable-pip-version-check --no-deps -e .
+  .venv/bin/pip install -qq --disable-pip-version-check torch==2.13.0
+  .venv/bin/pip install -qq --disable-pip-version-check -r requirements.txt
+  .venv/bin/pip install -qq --disable-pip-version-check --no-deps -e .
   touch "$stamp"
 fi

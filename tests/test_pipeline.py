@@ -111,3 +111,13 @@ def test_every_dvc_output_is_a_snakemake_output(tmp_path):
     snakemake_outputs = {line.split("\t")[0] for line in summary[1:] if line.strip()}
     missing = set(dvc_outputs(repo)) - snakemake_outputs
     assert not missing, f"DVC outputs that no Snakemake rule produces: {sorted(missing)}"
+
+
+def test_slurm_profile_is_found_from_the_repo_root(tmp_path):
+    """`snakemake --profile slurm all` resolves the repo's slurm/ profile and requests GPUs for training
+    through the `gpu` resource (the real-Slurm run is a separate CI job)."""
+    repo = copy_repo(tmp_path)
+    result = run(["snakemake", "--profile", "slurm", "-n", "all"], repo)
+    assert "Using profiles slurm" in result.stdout + result.stderr
+    train_blocks = [block for block in result.stdout.split("\n\n") if "rule train:" in block]
+    assert train_blocks and all("gpu=1" in block for block in train_blocks)

@@ -5,8 +5,6 @@ Errors a user can act on (GenlabError) are printed as one line `genlab: error: .
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import logging
 import sys
@@ -14,7 +12,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from genlab import config as cfg
 from genlab.errors import ConfigError, GenlabError
@@ -92,14 +89,9 @@ def cmd_evaluate(args):
     elif args.metric == "cost":
         metrics = evaluate.cost(model, exp, load_checkpoint(args.checkpoint, exp.hash), settings["cost"])
     else:  # sweep: a CSV (a DVC plot), not a flat metrics file
-        from genlab.io import write_text
-        rows = evaluate.sweep(model, exp, dataset, classifier, settings["sweep"]["n_samples"],
-                              settings["sweep"]["samplers"], settings["fid"])
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-        write_text(args.out, buffer.getvalue())
+        from genlab.io import write_csv
+        write_csv(args.out, evaluate.sweep(model, exp, dataset, classifier, settings["sweep"]["n_samples"],
+                                           settings["sweep"]["samplers"], settings["fid"]))
         return
     metrics = {"experiment": exp.name, "family": exp.family, **metrics}
     write_metrics(args.out, metrics, config_hash=exp.hash, seed=exp.seed,

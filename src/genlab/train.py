@@ -12,8 +12,6 @@ Both checkpoints have one format: model, EMA, optimizer, step, RNG states, resol
 from __future__ import annotations
 
 import copy
-import csv
-import io
 import logging
 import random
 import signal
@@ -26,9 +24,9 @@ import torch
 from tqdm import tqdm
 
 from genlab.data import Dataset
-from genlab.errors import CheckpointError, NumericsError
+from genlab.errors import CheckpointError, ConfigError, NumericsError
 from genlab.families import Family
-from genlab.io import torch_save, write_text
+from genlab.io import torch_save, write_csv
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +51,7 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise CheckpointError("device 'cuda' was requested but no GPU is visible; use --device cpu or auto")
+        raise ConfigError("device 'cuda' was requested but no GPU is visible; use --device cpu or auto")
     return torch.device(name)
 
 
@@ -224,15 +222,7 @@ def train(model: Family, dataset: Dataset, training: dict[str, Any], run_dir: st
     final = snapshot(elapsed)
     torch_save(state_path, final)
     torch_save(run_dir / CHECKPOINT_FILE, final)
-    write_text(run_dir / LOG_FILE, _csv(rows))
+    write_csv(run_dir / LOG_FILE, rows)
     return {"steps": step, "train_time_s": elapsed,
             "parameters": sum(p.numel() for p in model.parameters())}
 
-
-def _csv(rows: list[dict[str, Any]]) -> str:
-    buffer = io.StringIO()
-    fields = list(dict.fromkeys(key for row in rows for key in row)) or ["step"]
-    writer = csv.DictWriter(buffer, fieldnames=fields)
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()

@@ -42,12 +42,18 @@ def euler_maruyama(score_fn: ScoreFn, sde: SDE, x: torch.Tensor, steps: int = 10
     """Euler-Maruyama on the reverse-time SDE dx = [f - g^2 s] dt + g dW-bar (no noise on the last step)."""
     ts = time_grid(sde, steps, eps, x.device)
     for i in range(steps):
-        t, dt = _full(ts[i], x), ts[i + 1] - ts[i]
-        x = x + sde.reverse_drift(x, t, score_fn(x, t)) * dt
-        if i < steps - 1:
-            noise = torch.randn(x.shape, generator=generator, device=x.device)
-            x = x + _bcast(sde.diffusion(t), x) * torch.sqrt(-dt) * noise
+        x = _reverse_sde_step(score_fn, sde, x, ts[i], ts[i + 1], i < steps - 1, generator)
     return _finish(score_fn, sde, x, eps, denoise)
+
+
+def _reverse_sde_step(score_fn, sde, x, t_now, t_next, add_noise, generator):
+    """One Euler-Maruyama step of the reverse SDE from t_now down to t_next."""
+    t, dt = _full(t_now, x), t_next - t_now
+    x = x + sde.reverse_drift(x, t, score_fn(x, t)) * dt
+    if add_noise:
+        noise = torch.randn(x.shape, generator=generator, device=x.device)
+        x = x + _bcast(sde.diffusion(t), x) * torch.sqrt(-dt) * noise
+    return x
 
 
 @torch.no_grad()
@@ -68,13 +74,9 @@ def predictor_corrector(score_fn: ScoreFn, sde: SDE, x: torch.Tensor, steps: int
     """Song et al.'s PC sampler: Langevin corrector steps, then an Euler-Maruyama predictor step."""
     ts = time_grid(sde, steps, eps, x.device)
     for i in range(steps):
-        t, dt = _full(ts[i], x), ts[i + 1] - ts[i]
         for _ in range(corrector_steps):
-            x = langevin_correct(score_fn, x, t, snr, generator)
-        x = x + sde.reverse_drift(x, t, score_fn(x, t)) * dt
-        if i < steps - 1:
-            noise = torch.randn(x.shape, generator=generator, device=x.device)
-            x = x + _bcast(sde.diffusion(t), x) * torch.sqrt(-dt) * noise
+            x = langevin_correct(score_fn, x, _full(ts[i], x), snr, generator)
+        x = _reverse_sde_step(score_fn, sde, x, ts[i], ts[i + 1], i < steps - 1, generator)
     return _finish(score_fn, sde, x, eps, denoise)
 
 
