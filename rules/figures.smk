@@ -19,7 +19,11 @@ if "diffusion_samplers" in config["figures"]:
             fid=f"results/{FIG['dataset']}/{FIG['model']}/fid.json",
             accuracy=f"results/{FIG['dataset']}/{config['evaluation']['fid']['feature_model']}/accuracy.json",
         output:
-            expand("figures/{name}.{ext}", name=["diffusion_samples", "fid_vs_nfe"], ext=["pdf", "png"]),
+            "figures/diffusion_samples.pdf",
+            report("figures/diffusion_samples.png", caption="../report/diffusion_samples.rst",
+                   category="Diffusion samplers"),
+            "figures/fid_vs_nfe.pdf",
+            report("figures/fid_vs_nfe.png", caption="../report/fid_vs_nfe.rst", category="Diffusion samplers"),
             executed="results/notebooks/diffusion_samplers.ipynb",
         log:
             "results/logs/figures/diffusion_samplers.log",
@@ -34,7 +38,8 @@ rule table:
         lambda w: dataset_metric_files(w.dataset),
         notebook="notebooks/tables.ipynb",
     output:
-        csv="results/tables/{dataset}.csv",
+        csv=report("results/tables/{dataset}.csv", caption="../report/table.rst", category="Tables",
+                   labels={"dataset": "{dataset}"}),
         tex="results/tables/{dataset}.tex",
         executed="results/notebooks/tables_{dataset}.ipynb",
     log:

@@ -3,6 +3,7 @@ run; a NaN loss stops with a clear error and keeps the last good checkpoint; for
 checkpoints are refused."""
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -79,8 +80,8 @@ def test_resume_after_interruption_is_bit_identical(tmp_path, uninterrupted, sig
     interrupted_at = load_checkpoint(run / "train_state.pt")["step"]
     assert 0 < interrupted_at < STEPS
     assert not (run / "checkpoint.pt").exists()
-    assert not [p for p in run.iterdir() if p.name.endswith(".tmp")], "a temporary file was left behind"
     subprocess.run(_train_cmd(params_path, data, run), check=True, capture_output=True)
+    assert not [p for p in run.iterdir() if p.name.endswith(".tmp")], "a temporary file was left behind"
     _assert_same_run(uninterrupted, run)
 
 
@@ -129,3 +130,34 @@ def test_truncated_checkpoint_is_refused(tmp_path, uninterrupted):
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="junk.pt"):
         load_checkpoint(tmp_path / "junk.pt")
+
+
+def _kill_after(cmd, seconds):
+    process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(seconds)
+    process.kill()
+    process.wait()
+
+
+@pytest.mark.parametrize("delay", [0.5, 1.5, 3.0])
+def test_kill_9_during_data_and_evaluation_leaves_no_partial_file(tmp_path, uninterrupted, delay):
+    """Whenever the kill lands, an output is either absent or complete, no temp file remains, and a
+    rerun completes."""
+    params, params_path, data = _setup(tmp_path)
+    params["datasets"]["big"] = {"kind": "sphere", "n_train": 400_000, "n_test": 1000, "k": 10,
+                                 "ambient_dim": 100}
+    params_path.write_text(yaml.safe_dump(params))
+    big = tmp_path / "big.npz"
+    data_cmd = [sys.executable, "-m", "genlab.cli", "data", "--params", str(params_path), "--dataset", "big",
+                "--out", str(big)]
+    metric = tmp_path / "cost.json"
+    eval_cmd = [sys.executable, "-m", "genlab.cli", "evaluate", "--params", str(params_path), "--dataset",
+                "ring", "--model", "diffusion_toy", "--metric", "cost", "--data", str(data), "--checkpoint",
+                str(uninterrupted / "checkpoint.pt"), "--out", str(metric), "--device", "cpu"]
+    for cmd, output, check in ((data_cmd, big, lambda p: load_dataset(p).x_train.shape == (400_000, 100)),
+                               (eval_cmd, metric, lambda p: json.loads(p.read_text())["nfe"] > 0)):
+        _kill_after(cmd, delay)
+        assert not output.exists() or check(output)
+        subprocess.run(cmd, check=True, capture_output=True)
+        assert check(output)
+        assert not list(tmp_path.glob(".*.tmp")), "the rerun left a killed writer's temporary file"

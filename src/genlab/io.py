@@ -6,6 +6,7 @@ kill at any moment leaves either the old file or the new one, never half of one.
 from __future__ import annotations
 
 import contextlib
+import glob
 import csv
 import io
 import json
@@ -21,9 +22,14 @@ import torch
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success rename it onto ``path``, on failure delete it."""
+    """Yield a temporary path beside ``path``; on success rename it onto ``path``, on failure delete it.
+
+    A SIGKILL cannot run the clean-up, so temporaries a killed writer of the same file left behind are
+    removed first (one writer per output: Snakemake's directory lock sees to that)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
