@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 import random
 import signal
 import time
@@ -21,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from tqdm import tqdm
 
 from genlab.data import Dataset
@@ -55,14 +57,80 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _rng_state(batch_generator: torch.Generator) -> dict[str, Any]:
+class DataParallel:
+    """Data parallelism across processes started by torchrun or srun (RANK/WORLD_SIZE in the env; gloo on
+    CPU, NCCL on GPUs). Every rank draws the same global batch indices and trains on its slice; gradients
+    are averaged with one all-reduce per step, so all ranks hold identical parameters and a run with W
+    ranks follows the one-process run with the same global batch (up to float summation order). Rank 0
+    alone writes files. With one process every method is a no-op."""
+
+    def __init__(self):
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        if self.world > 1 and not dist.is_initialized():
+            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def local_slice(self, batch_size: int) -> slice:
+        if batch_size % self.world:
+            raise ConfigError(f"training.batch_size {batch_size} must be divisible by the number of "
+                              f"processes ({self.world})")
+        size = batch_size // self.world
+        return slice(self.rank * size, (self.rank + 1) * size)
+
+    def average_gradients(self, params: list[torch.Tensor]) -> None:
+        if self.world == 1:
+            return
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        dist.all_reduce(flat)
+        flat /= self.world
+        offset = 0
+        for p, g in zip(params, grads):
+            p.grad = flat[offset:offset + g.numel()].view_as(g)
+            offset += g.numel()
+
+    def average(self, values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        if self.world == 1:
+            return values
+        keys = sorted(values)
+        stacked = torch.stack([values[k].detach().float() for k in keys])
+        dist.all_reduce(stacked)
+        return dict(zip(keys, stacked / self.world))
+
+    def any(self, flag: bool) -> bool:
+        """True on every rank if it is true on any (so all ranks stop at the same step)."""
+        if self.world == 1:
+            return flag
+        value = torch.tensor([float(flag)])
+        dist.all_reduce(value)
+        return bool(value.item() > 0)
+
+    def gather(self, obj: Any) -> list[Any]:
+        if self.world == 1:
+            return [obj]
+        gathered: list[Any] = [None] * self.world
+        dist.all_gather_object(gathered, obj)
+        return gathered
+
+
+def _rng_state(batch_generator: torch.Generator, parallel: DataParallel) -> dict[str, Any]:
     return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
             "batches": batch_generator.get_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            # each rank draws its own training noise: keep every rank's stream for an exact resume
+            "torch_per_rank": parallel.gather(torch.get_rng_state())}
 
 
-def _set_rng_state(state: dict[str, Any], batch_generator: torch.Generator) -> None:
-    torch.set_rng_state(state["torch"])
+def _set_rng_state(state: dict[str, Any], batch_generator: torch.Generator, parallel: DataParallel) -> None:
+    per_rank = state.get("torch_per_rank") or [state["torch"]]
+    if len(per_rank) != parallel.world:
+        raise CheckpointError(f"checkpoint was written by {len(per_rank)} processes but this run has "
+                              f"{parallel.world}; resume with the same number of processes")
+    torch.set_rng_state(per_rank[parallel.rank])
     np.random.set_state(state["numpy"])
     random.setstate(state["python"])
     batch_generator.set_state(state["batches"])
@@ -137,6 +205,12 @@ def train(model: Family, dataset: Dataset, training: dict[str, Any], run_dir: st
     else:
         bin_width = None
 
+    parallel = DataParallel()
+    if parallel.world > 1:  # identical initialisation (done before), different training noise per rank
+        torch.manual_seed(seed + 1000 * parallel.rank)
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    local = parallel.local_slice(training["batch_size"])
     model.initialize(x_train)
     model.to(device)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
@@ -153,14 +227,14 @@ def train(model: Family, dataset: Dataset, training: dict[str, Any], run_dir: st
         ema.load_state_dict(state["ema"])
         if optimizer is not None:
             optimizer.load_state_dict(state["optimizer"])
-        _set_rng_state(state["rng"], batch_generator)
+        _set_rng_state(state["rng"], batch_generator, parallel)
         step, rows, elapsed_before, window = state["step"], state["log"], state["elapsed_s"], state["window"]
         log.info("resuming %s from step %d", run_dir, step)
 
     def snapshot(elapsed: float) -> dict[str, Any]:
         return {"model": model.state_dict(), "ema": ema.state_dict(),
                 "optimizer": optimizer.state_dict() if optimizer else None, "step": step,
-                "rng": _rng_state(batch_generator), "config": config, "config_hash": config_hash,
+                "rng": _rng_state(batch_generator, parallel), "config": config, "config_hash": config_hash,
                 "log": rows, "window": window, "elapsed_s": elapsed}
 
     total = training["steps"]
@@ -170,26 +244,30 @@ def train(model: Family, dataset: Dataset, training: dict[str, Any], run_dir: st
     autocast = device.type == "cuda" and training["mixed_precision"] == "bf16"
     started = time.perf_counter()
     model.train()
-    with _StopFlag() as stop, tqdm(total=total, initial=step, desc=run_dir.as_posix(), disable=not progress,
+    with _StopFlag() as stop, tqdm(total=total, initial=step, desc=run_dir.as_posix(),
+                                   disable=not progress or not parallel.is_main,
                                    mininterval=2.0, dynamic_ncols=True) as bar:
         while step < total:
             idx = torch.randint(len(x_train), (training["batch_size"],), generator=batch_generator)
             x = x_train[idx]
             if bin_width is not None:
                 x = x + bin_width * (torch.rand(x.shape, generator=batch_generator) - 0.5)
+            x, idx = x[local], idx[local]
             batch = {"x": x.to(device), "y": y_train[idx].to(device) if y_train is not None else None}
             for group in optimizer.param_groups:
                 group["lr"] = _lr_at(step, training["lr"], training["warmup_steps"])
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
                 outputs = model.loss(batch)
             loss = outputs["loss"]
-            if not torch.isfinite(loss):
+            if parallel.any(not torch.isfinite(loss)):
                 raise NumericsError(
                     f"{run_dir}: loss became {loss.item()} at step {step + 1}; the last good state is kept in "
                     f"{state_path} (step {step - step % training['checkpoint_every']}); lower training.lr or "
                     f"training.grad_clip, then rerun (it resumes)")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            parallel.average_gradients(params)
+            outputs = parallel.average(outputs)
             if training["grad_clip"] > 0:
                 torch.nn.utils.clip_grad_norm_(params, training["grad_clip"])
             optimizer.step()
@@ -211,18 +289,22 @@ def train(model: Family, dataset: Dataset, training: dict[str, Any], run_dir: st
                 window = {"count": 0, "sums": {}}
                 bar.set_postfix(loss=f"{row['loss']:.4g}")
             bar.update(1)
-            if step % training["checkpoint_every"] == 0 or stop.signal is not None:
-                torch_save(state_path, snapshot(elapsed_before + time.perf_counter() - started))
-            if stop.signal is not None and step < total:
-                log.warning("signal %d: checkpointed %s at step %d; exiting for requeue", stop.signal,
+            stopping = parallel.any(stop.signal is not None)
+            if step % training["checkpoint_every"] == 0 or stopping:
+                snap = snapshot(elapsed_before + time.perf_counter() - started)  # collective: every rank
+                if parallel.is_main:
+                    torch_save(state_path, snap)
+            if stopping and step < total:
+                log.warning("signal %s: checkpointed %s at step %d; exiting for requeue", stop.signal,
                             state_path, step)
                 raise Preempted(step)
 
     elapsed = elapsed_before + time.perf_counter() - started
     final = snapshot(elapsed)
-    torch_save(state_path, final)
-    torch_save(run_dir / CHECKPOINT_FILE, final)
-    write_csv(run_dir / LOG_FILE, rows)
+    if parallel.is_main:
+        torch_save(state_path, final)
+        torch_save(run_dir / CHECKPOINT_FILE, final)
+        write_csv(run_dir / LOG_FILE, rows)
     return {"steps": step, "train_time_s": elapsed,
             "parameters": sum(p.numel() for p in model.parameters())}
 

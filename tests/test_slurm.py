@@ -1,0 +1,76 @@
+"""The smoke pipeline through a real one-node Slurm cluster (started by tests/slurm/start_cluster.sh:
+Debian's slurmctld/slurmd/munge, a fake GPU gres): `snakemake --profile slurm all` submits every job with
+sbatch, training jobs ask for the GPU through the `gpu` resource, and the results equal a local run's.
+
+Needs root and apt (CI has both); elsewhere it is skipped, but under CI=true a cluster that cannot
+start is a failure, not a skip."""
+
+import json
+import os
+import subprocess
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from tests.conftest import REPO, small_params
+from tests.test_pipeline import copy_repo, run
+
+pytestmark = pytest.mark.pipeline
+
+
+@pytest.fixture(scope="module")
+def slurm_cluster():
+    if os.geteuid() != 0 and not os.environ.get("CI"):
+        pytest.skip("starting a Slurm cluster needs root")
+    result = subprocess.run(["bash", str(REPO / "tests/slurm/start_cluster.sh")], capture_output=True, text=True)
+    if result.returncode != 0:
+        message = f"Slurm cluster did not start:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def _prepare(tmp_path, name):
+    repo = copy_repo(tmp_path / name)
+    (repo / "params" / "default.yaml").write_text(yaml.safe_dump(small_params(), sort_keys=False))
+    return repo
+
+
+# the node has 2 CPUs and ~19 GB: shrink the per-rule requests of profiles/default for it
+SMALL_RESOURCES = ["--set-resources", "train:mem_mb=1500", "evaluate:mem_mb=1500", "sampler_sweep:mem_mb=1500",
+                   "samples:mem_mb=1000", "--set-threads", "train=1", "evaluate=1", "sampler_sweep=1",
+                   "--default-resources", "mem_mb=1000", "runtime=30"]
+
+
+def test_pipeline_through_slurm_equals_local_run(slurm_cluster, tmp_path):
+    local = _prepare(tmp_path, "local")
+    run(["snakemake", "--cores", "2", "all"], local)
+    cluster = _prepare(tmp_path, "slurm")
+    result = run(["timeout", "-s", "KILL", "1500", "snakemake", "all", "--profile", "slurm", "--jobs", "4",
+                  "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "1",
+                  "--slurm-keep-successful-logs", *SMALL_RESOURCES], cluster)
+    output = result.stdout + result.stderr
+    assert "sbatch" in output or "SLURM run ID" in output or "Job " in output
+    jobs = (open("/tmp/slurm-ci/log/jobcomp.txt").read())
+    assert "Name=" in jobs and "train" in jobs, "no training job went through Slurm"
+    slurm_logs = list((cluster / "results/logs/slurm").rglob("*.log"))
+    assert slurm_logs, "no Slurm job logs under results/logs/slurm"
+    train_submissions = [line for line in output.splitlines() if "gpu" in line.lower() and "train" in line]
+    assert train_submissions or "gpu=1" in output
+
+    for dataset in ("digits", "ring"):
+        a, b = (np.load(root / f"data/processed/{dataset}.npz") for root in (local, cluster))
+        assert all(np.array_equal(a[key], b[key]) for key in a.files), dataset
+    for run_dir in sorted((local / "results").glob("*/*/checkpoint.pt")):
+        rel = run_dir.relative_to(local)
+        a, b = (torch.load(root / rel, weights_only=False) for root in (local, cluster))
+        for name, tensor in a["ema"].items():
+            assert torch.equal(tensor, b["ema"][name]), f"{rel}: ema.{name}"
+    for metric in ("fid", "nll"):
+        for path in sorted((local / "results").glob(f"*/*/{metric}.json")):
+            a, b = (json.loads((root / path.relative_to(local)).read_text()) for root in (local, cluster))
+            for key in ("fid", "nll_bpd", "true_nll_bpd"):
+                assert a.get(key) == b.get(key), f"{path.relative_to(local)}: {key}"
+    assert (cluster / "figures/fid_vs_nfe.png").exists() and (cluster / "results/tables/digits.csv").exists()
