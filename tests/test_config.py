@@ -134,3 +134,31 @@ def test_hash_ignores_step_count_but_not_the_model():
     assert cfg.experiment(more, "digits", "diffusion_vp").hash == a.hash
     other = _mutate(["models", "diffusion_vp", "network", "hidden"], 64)
     assert cfg.experiment(other, "digits", "diffusion_vp").hash != a.hash
+
+
+@pytest.mark.parametrize("problem,message", [
+    ("nan", "x_train has 1 examples with NaN/inf values"),
+    ("shape", "but x_test examples (3,)"),
+    ("labels", "y_train has 3 labels for 20 examples"),
+    ("missing", "missing arrays ['x_test']"),
+])
+def test_cli_rejects_malformed_dataset_files(tmp_path, problem, message):
+    import json
+
+    import numpy as np
+    x = np.zeros((20, 2), np.float32)
+    arrays = {"x_train": x, "x_test": x[:5], "meta": np.array(json.dumps({}))}
+    if problem == "nan":
+        arrays["x_train"] = x.copy()
+        arrays["x_train"][4, 1] = np.nan
+    elif problem == "shape":
+        arrays["x_test"] = np.zeros((5, 3), np.float32)
+    elif problem == "labels":
+        arrays.update(y_train=np.zeros(3, np.int64), y_test=np.zeros(5, np.int64))
+    else:
+        del arrays["x_test"]
+    np.savez(tmp_path / "bad.npz", **arrays)
+    result = _cli("train", "--dataset", "ring", "--model", "diffusion_toy", "--data", str(tmp_path / "bad.npz"),
+                  "--run-dir", str(tmp_path / "run"))
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and message in result.stderr and "bad.npz" in result.stderr

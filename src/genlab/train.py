@@ -161,7 +161,12 @@ def load_checkpoint(path: str | Path, config_hash: str | None = None) -> dict[st
 def load_trained(model: Family, path: str | Path, config_hash: str, use_ema: bool = True) -> Family:
     """Load trained weights (EMA by default) into ``model`` for evaluation."""
     state = load_checkpoint(path, config_hash)
-    model.load_state_dict(state["ema" if use_ema else "model"])
+    try:
+        model.load_state_dict(state["ema" if use_ema else "model"])
+    except RuntimeError as error:  # e.g. a dataset of another shape than the one it was trained on
+        first = str(error).strip().splitlines()[-1].strip()
+        raise CheckpointError(f"checkpoint {path} does not fit this model ({first}); was it trained on a "
+                              f"dataset of another shape?") from error
     return model.eval()
 
 
