@@ -14,8 +14,11 @@ rule train:
     params:
         config_hash=experiment_hash,
         run_dir=lambda w, output: os.path.dirname(output.checkpoint),
+        # more than one GPU requested (e.g. --set-resources train:gpu=4): data-parallel over them
+        launcher=lambda w, resources: (f"torchrun --standalone --nproc_per_node {resources.gpu} -m genlab.cli"
+                                       if int(resources.get("gpu", 0)) > 1 else "genlab"),
     log:
         "results/logs/train/{dataset}/{model}.log",
     shell:
-        "genlab train --params {PARAMS} --dataset {wildcards.dataset} --model {wildcards.model} "
+        "{params.launcher} train --params {PARAMS} --dataset {wildcards.dataset} --model {wildcards.model} "
         "--data {input} --run-dir {params.run_dir} 2> {log}"
