@@ -8,6 +8,7 @@ import sys
 import pytest
 import yaml
 
+from genlab import cli
 from genlab import config as cfg
 from genlab.errors import ConfigError
 from tests.conftest import REPO
@@ -73,11 +74,13 @@ BAD = [
 
 
 @pytest.mark.parametrize("path,value,message", BAD, ids=[".".join(map(str, b[0])) for b in BAD])
-def test_malformed_params_name_the_culprit(path, value, message):
-    with pytest.raises(ConfigError, match=None) as error:
-        cfg.validate(_mutate(path, value), "bad.yaml")
-    text = str(error.value)
-    assert message in text and "\n" not in text and text.startswith("bad.yaml:")
+def test_malformed_params_name_the_culprit(path, value, message, tmp_path, capsys):
+    """Through the CLI entry point (in-process): exit code 2 and one stderr line naming the key."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(_mutate(path, value)))
+    assert cli.main(["check-params", "--params", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and err.startswith(f"genlab: error: {bad}:"), err
 
 
 def test_duplicate_experiment_is_refused():
