@@ -193,6 +193,15 @@ class _StopFlag:
             signal.signal(sig, handler)
 
 
+@torch.no_grad()
+def _update_ema(ema: Family, model: Family, decay: float) -> None:
+    """Exponential moving average of the parameters (warmed up by the caller); buffers are copied."""
+    for p_ema, p in zip(ema.parameters(), model.parameters()):
+        p_ema.lerp_(p.detach(), 1 - decay)
+    for b_ema, b in zip(ema.buffers(), model.buffers()):
+        b_ema.copy_(b)
+
+
 def _lr_at(step: int, lr: float, warmup_steps: int) -> float:
     return lr * min(1.0, (step + 1) / warmup_steps) if warmup_steps > 0 else lr
 
@@ -205,10 +214,7 @@ def train(model: Family, dataset: Dataset, training: dict[str, Any], run_dir: st
     state_path = run_dir / STATE_FILE
     x_train = torch.as_tensor(dataset.x_train)
     y_train = torch.as_tensor(dataset.y_train) if dataset.y_train is not None else None
-    if dataset.bin_width is not None and training["dequantize"]:
-        bin_width = dataset.bin_width
-    else:
-        bin_width = None
+    bin_width = dataset.bin_width if training["dequantize"] else None  # None for continuous data
 
     parallel = DataParallel()
     if parallel.world > 1:  # identical initialisation (done before), different training noise per rank
@@ -276,12 +282,7 @@ def train(model: Family, dataset: Dataset, training: dict[str, Any], run_dir: st
             if training["grad_clip"] > 0:
                 torch.nn.utils.clip_grad_norm_(params, training["grad_clip"])
             optimizer.step()
-            decay = min(training["ema_decay"], (1 + step) / (10 + step))
-            with torch.no_grad():
-                for p_ema, p in zip(ema.parameters(), model.parameters()):
-                    p_ema.lerp_(p.detach(), 1 - decay)
-                for b_ema, b in zip(ema.buffers(), model.buffers()):
-                    b_ema.copy_(b)
+            _update_ema(ema, model, min(training["ema_decay"], (1 + step) / (10 + step)))
             step += 1
             window["count"] += 1
             for key, value in outputs.items():
