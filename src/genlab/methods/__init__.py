@@ -1,0 +1,1 @@
+"""The thesis's own methods (intrinsic dimension, CDSM, ScoreVAE, pullback geometry)."""
