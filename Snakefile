@@ -5,7 +5,11 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "params/default.yaml"
+# The embedded default, unless params are given with --configfile: a thesis-scale file then replaces it
+# (Snakemake would otherwise merge the two recursively, mixing an MLP's keys into a U-Net's block).
+if not workflow.overwrite_configfiles:
+
+    configfile: "params/default.yaml"
 
 
 report: "report/workflow.rst"

@@ -165,3 +165,17 @@ def test_cli_rejects_malformed_dataset_files(tmp_path, problem, message):
                   "--run-dir", str(tmp_path / "run"))
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and message in result.stderr and "bad.npz" in result.stderr
+
+
+def test_thesis_configfile_replaces_the_default_and_overrides_reach_the_cli(tmp_path):
+    """`--configfile params/thesis.yaml` must replace, not merge into, the embedded default (a merge would
+    mix the default MLP's keys into the thesis U-Net's block); `--config` overrides reach the CLI."""
+    from tests.test_pipeline import copy_repo, run
+    repo = copy_repo(tmp_path)
+    plan = run(["snakemake", "-n", "all", "--configfile", "params/thesis.yaml"], repo).stdout
+    assert "cifar10" in plan and "mnist" in plan
+    resolved = yaml.safe_load((repo / "results/params.yaml").read_text())
+    assert resolved["models"]["diffusion_vp"]["network"]["kind"] == "unet"
+    run(["snakemake", "-n", "all", "--config", "seed=7"], repo)
+    resolved = yaml.safe_load((repo / "results/params.yaml").read_text())
+    assert resolved["seed"] == 7 and resolved["models"]["diffusion_vp"]["network"]["kind"] == "mlp"
