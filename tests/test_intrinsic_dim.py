@@ -34,3 +34,15 @@ def test_exact_on_data_near_a_subspace(k, dim):
 def test_spectrum_gap_rule():
     assert dimension_from_spectrum(torch.tensor([90.0, 88.0, 85.0, 1.2, 1.0, 0.8])) == 3
     assert dimension_from_spectrum(torch.tensor([50.0, 1.0, 0.9, 0.9])) == 3
+
+
+def test_baselines_run_with_sane_settings():
+    """The wiring of the scikit-dimension baselines: on a 5-sphere in R^30 each lands near 5 (global
+    lPCA sees the 6-dimensional span of the sphere, as it should)."""
+    from genlab.data import make_dataset
+    from genlab.metrics.id_baselines import run_baselines
+    x = make_dataset("s", {"kind": "sphere", "n_train": 800, "n_test": 10, "k": 5, "ambient_dim": 30}, 0).x_train
+    estimates = run_baselines(x, ["MLE", "TwoNN", "lPCA", "MiND_ML", "DANCo"])
+    assert estimates["lPCA"] == 6
+    for name in ("MLE", "TwoNN", "MiND_ML", "DANCo"):
+        assert 4.0 <= estimates[name] <= 6.5, (name, estimates[name])
