@@ -12,9 +12,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from genlab.diffusion.samplers import STOCHASTIC  # noqa: E402
+
 SAMPLER_LABELS = {"euler_maruyama": "Euler-Maruyama (SDE)", "predictor_corrector": "predictor-corrector (SDE)",
                   "ddpm": "DDPM ancestral (SDE)", "ddim": "DDIM (ODE)", "ode": "probability-flow ODE (dopri5)"}
-STOCHASTIC = {"euler_maruyama", "predictor_corrector", "ddpm"}
 
 
 def sample_grid(samples: np.ndarray, grid: int | None = None, title: str | None = None):

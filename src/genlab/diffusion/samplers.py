@@ -133,5 +133,5 @@ def ddpm(score_fn: ScoreFn, sde: SDE, x: torch.Tensor, steps: int = 1000, eps: f
 SAMPLERS = {"euler_maruyama": euler_maruyama, "predictor_corrector": predictor_corrector,
             "ode": probability_flow_ode, "ddim": ddim, "ddpm": ddpm}
 
-# Samplers whose number of network evaluations is fixed by their options (ode's is adaptive).
+# Samplers of the reverse SDE (the others solve the probability-flow ODE: DDIM is a first-order solver).
 STOCHASTIC = {"euler_maruyama", "predictor_corrector", "ddpm"}
