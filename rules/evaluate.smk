@@ -3,9 +3,14 @@ rule evaluate_all:
         metric_outputs(EXPERIMENTS),
 
 
+def trained_inputs(wildcards):
+    return {"data": f"data/processed/{wildcards.dataset}.npz",
+            "checkpoint": f"results/{wildcards.dataset}/{wildcards.model}/checkpoint.pt"}
+
+
 def evaluation_inputs(wildcards):
-    inputs = {"data": f"data/processed/{wildcards.dataset}.npz",
-              "checkpoint": f"results/{wildcards.dataset}/{wildcards.model}/checkpoint.pt"}
+    """Data and checkpoint, plus the FID feature net for the metrics that need it (fid, the sweep)."""
+    inputs = trained_inputs(wildcards)
     if wildcards.get("metric", "sweep") in ("fid", "sweep"):
         inputs["feature_net"] = feature_net(wildcards)
     return inputs
@@ -50,7 +55,7 @@ rule sampler_sweep:
 
 rule samples:
     input:
-        unpack(evaluation_inputs),
+        unpack(trained_inputs),
     output:
         "results/{dataset}/{model}/samples.npz",
     params:

@@ -71,9 +71,9 @@ def nll(model: Family, exp: Experiment, dataset: Dataset, settings: dict[str, An
     if not model.has_likelihood:
         return {"nll_bpd": None, "note": f"{exp.family} has no normalised likelihood"}
     x = torch.as_tensor(dataset.x_test[: settings["n_examples"]]).to(model.device)
-    generator = torch.Generator().manual_seed(exp.seed)
-    metrics = evaluate_nll(lambda batch: model.log_likelihood(batch, generator=_generator(model, exp.seed)),
-                           x, dataset.bin_width, settings["batch_size"], generator)
+    dequantization, probes = torch.Generator().manual_seed(exp.seed), _generator(model, exp.seed)
+    metrics = evaluate_nll(lambda batch: model.log_likelihood(batch, generator=probes),  # fresh probes per batch
+                           x, dataset.bin_width, settings["batch_size"], dequantization)
     if "mixture" in dataset.meta:  # ground truth on the same examples: the analytic mixture density
         truth = GaussianMixture.from_meta(dataset.meta).log_prob(x.cpu().flatten(1))
         metrics["true_nll_bpd"] = float(bits_per_dim(truth, dataset.dim).mean())
