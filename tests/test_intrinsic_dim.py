@@ -46,3 +46,4 @@ def test_baselines_run_with_sane_settings():
     assert estimates["lPCA"] == 6
     for name in ("MLE", "TwoNN", "MiND_ML", "DANCo"):
         assert 4.0 <= estimates[name] <= 6.5, (name, estimates[name])
+    assert run_baselines(x, ["DANCo"])["DANCo"] == estimates["DANCo"]  # seeded: reproducible

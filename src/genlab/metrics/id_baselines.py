@@ -28,6 +28,7 @@ def run_baselines(x: np.ndarray, names: list[str] | None = None, seed: int = 0) 
     for name in names or list(BASELINES):
         limit = MAX_POINTS.get(name, len(x))
         subset = x[rng.choice(len(x), limit, replace=False)] if len(x) > limit else x
+        np.random.seed(seed)  # some estimators (DANCo's calibration) draw from numpy's global RNG
         try:
             value = float(BASELINES[name](x.shape[1]).fit(subset).dimension_)
         except (ValueError, np.linalg.LinAlgError, FloatingPointError):
