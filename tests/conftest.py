@@ -1,4 +1,8 @@
 import copy
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -52,3 +56,25 @@ def small_params() -> dict:
     }
     params["figures"]["diffusion_samplers"]["grid"] = 3
     return params
+
+
+# Running the pipeline's own commands (snakemake, dvc, genlab) from tests: the venv's bin comes first.
+BIN = str(Path(sys.executable).parent)
+ENV = {**os.environ, "PATH": BIN + os.pathsep + os.environ["PATH"]}
+
+
+def run(args, cwd, check=True):
+    result = subprocess.run(args, cwd=cwd, env=ENV, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout[-3000:]}\n"
+                             f"{result.stderr[-3000:]}")
+    return result
+
+
+def copy_repo(dest: Path) -> Path:
+    files = run(["git", "ls-files", "-co", "--exclude-standard"], REPO).stdout.split()
+    for name in files:
+        if (REPO / name).is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, dest / name)
+    return dest

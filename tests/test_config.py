@@ -170,7 +170,7 @@ def test_cli_rejects_malformed_dataset_files(tmp_path, problem, message):
 def test_thesis_configfile_replaces_the_default_and_overrides_reach_the_cli(tmp_path):
     """`--configfile params/thesis.yaml` must replace, not merge into, the embedded default (a merge would
     mix the default MLP's keys into the thesis U-Net's block); `--config` overrides reach the CLI."""
-    from tests.test_pipeline import copy_repo, run
+    from tests.conftest import copy_repo, run
     repo = copy_repo(tmp_path)
     plan = run(["snakemake", "-n", "all", "--configfile", "params/thesis.yaml"], repo).stdout
     assert "cifar10" in plan and "mnist" in plan

@@ -9,37 +9,15 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.conftest import REPO, small_params
+from tests.conftest import ENV, copy_repo, run, small_params
 
 pytestmark = pytest.mark.pipeline
-BIN = str(Path(sys.executable).parent)
-ENV = {**os.environ, "PATH": BIN + os.pathsep + os.environ["PATH"]}
-
-
-def run(args, cwd, check=True):
-    result = subprocess.run(args, cwd=cwd, env=ENV, capture_output=True, text=True)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout[-3000:]}\n"
-                             f"{result.stderr[-3000:]}")
-    return result
-
-
-def copy_repo(dest: Path) -> Path:
-    files = run(["git", "ls-files", "-co", "--exclude-standard"], REPO).stdout.split()
-    for name in files:
-        if (REPO / name).is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, dest / name)
-    return dest
-
-
 def dvc_outputs(repo: Path) -> dict[str, dict]:
     stages = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
     outs = {}

@@ -14,8 +14,7 @@ import pytest
 import torch
 import yaml
 
-from tests.conftest import REPO, small_params
-from tests.test_pipeline import copy_repo, run
+from tests.conftest import REPO, copy_repo, run, small_params
 
 pytestmark = pytest.mark.pipeline
 
