@@ -14,13 +14,15 @@ gcfg.check_references(config, "config")
 # The CLI reads the same (merged, validated) config that Snakemake sees, including --config overrides.
 PARAMS = gcfg.write_resolved_params(config, "results/params.yaml")
 EXPERIMENTS = config["experiments"]
+# Flat metrics are JSON (DVC metrics); curves are CSV (DVC plots).
 METRIC_FILES = {"accuracy": "accuracy.json", "fid": "fid.json", "nll": "nll.json", "cost": "cost.json",
-                "sweep": "sampler_sweep.csv"}
+                "reconstruction": "reconstruction.json", "sweep": "sweep.csv", "modes": "modes.csv"}
 
 wildcard_constraints:
     dataset=r"[a-z][a-z0-9_]*",
     model=r"[a-z][a-z0-9_]*",
-    metric=r"accuracy|fid|nll|cost",
+    metric="|".join(METRIC_FILES),
+    ext=r"json|csv",
 
 
 def experiment_hash(wildcards):
@@ -36,15 +38,28 @@ def metric_outputs(experiments):
     return [f"results/{e['dataset']}/{e['model']}/{METRIC_FILES[m]}" for e in experiments for m in e["metrics"]]
 
 
-def figure_outputs():
-    outputs = []
-    if "diffusion_samplers" in config["figures"]:
-        outputs += expand("figures/{name}.{ext}", name=["diffusion_samples", "fid_vs_nfe"], ext=["pdf", "png"])
-    return outputs
+def is_image(dataset):
+    return config["datasets"][dataset]["kind"] in gcfg.IMAGE_KINDS
+
+
+FIGURE_FILES = {  # figure block -> the figures/ files its notebook writes (PDF and PNG each)
+    "diffusion_samplers": ["diffusion_samples", "fid_vs_nfe"],
+    "family_samples": ["family_samples"],
+    "mode_collapse": ["mode_collapse"],
+    "reconstructions": ["reconstructions"],
+    "kde_curse": ["kde_curse"],
+}
+# grid figures draw from one samples file per experiment, large enough for the largest grid
+SAMPLE_COUNT = max([figure["grid"] ** 2 for figure in config["figures"].values() if "grid" in figure], default=1)
+
+
+def figure_outputs(name=None):
+    names = [name] if name else list(config["figures"])
+    return expand("figures/{name}.{ext}", name=[f for n in names for f in FIGURE_FILES[n]], ext=["pdf", "png"])
 
 
 TABLE_DATASETS = sorted({e["dataset"] for e in EXPERIMENTS if set(e["metrics"]) - {"accuracy"}})
-TABLES = expand("results/tables/{dataset}.{ext}", dataset=TABLE_DATASETS, ext=["csv", "tex"])
+TABLES = expand("results/tables/{dataset}.{ext}", dataset=TABLE_DATASETS, ext=["csv", "tex", "json"])
 DATA = expand("data/processed/{dataset}.npz", dataset=sorted({e["dataset"] for e in EXPERIMENTS}))
 CHECKPOINTS = [f"results/{e['dataset']}/{e['model']}/checkpoint.pt" for e in EXPERIMENTS]
 ALL_TARGETS = DATA + CHECKPOINTS + metric_outputs(EXPERIMENTS) + figure_outputs() + TABLES

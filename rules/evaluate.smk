@@ -9,9 +9,10 @@ def trained_inputs(wildcards):
 
 
 def evaluation_inputs(wildcards):
-    """Data and checkpoint, plus the FID feature net for the metrics that need it (fid, the sweep)."""
+    """Data and checkpoint, plus the FID feature net for the metrics that need it (fid, the sweep, and the
+    class histograms of modes on images)."""
     inputs = trained_inputs(wildcards)
-    if wildcards.get("metric", "sweep") in ("fid", "sweep"):
+    if wildcards.metric in ("fid", "sweep") or (wildcards.metric == "modes" and is_image(wildcards.dataset)):
         inputs["feature_net"] = feature_net(wildcards)
     return inputs
 
@@ -20,37 +21,22 @@ def feature_net_flag(wildcards, input):
     return f"--feature-net {input.feature_net}" if "feature_net" in input.keys() else ""
 
 
+# One rule for every metric: flat metrics are {metric}.json, curves (sweep, modes) {metric}.csv.
 rule evaluate:
     input:
         unpack(evaluation_inputs),
     output:
-        "results/{dataset}/{model}/{metric}.json",
+        "results/{dataset}/{model}/{metric}.{ext}",
     params:
         config_hash=experiment_hash,
         settings=lambda w: gcfg.config_hash(config["evaluation"]),
         feature_net=feature_net_flag,
     log:
-        "results/logs/evaluate/{dataset}/{model}/{metric}.log",
+        "results/logs/evaluate/{dataset}/{model}/{metric}.{ext}.log",
     shell:
         "genlab evaluate --params {PARAMS} --dataset {wildcards.dataset} --model {wildcards.model} "
         "--metric {wildcards.metric} --data {input.data} --checkpoint {input.checkpoint} "
         "{params.feature_net} --out {output} 2> {log}"
-
-
-rule sampler_sweep:
-    input:
-        unpack(evaluation_inputs),
-    output:
-        "results/{dataset}/{model}/sampler_sweep.csv",
-    params:
-        config_hash=experiment_hash,
-        settings=lambda w: gcfg.config_hash(config["evaluation"]),
-    log:
-        "results/logs/evaluate/{dataset}/{model}/sweep.log",
-    shell:
-        "genlab evaluate --params {PARAMS} --dataset {wildcards.dataset} --model {wildcards.model} "
-        "--metric sweep --data {input.data} --checkpoint {input.checkpoint} "
-        "--feature-net {input.feature_net} --out {output} 2> {log}"
 
 
 rule samples:
@@ -60,7 +46,8 @@ rule samples:
         "results/{dataset}/{model}/samples.npz",
     params:
         config_hash=experiment_hash,
-        n=lambda w: config["figures"]["diffusion_samplers"]["grid"] ** 2,
+        # images: enough for the largest grid; 2-D points: enough for a scatter plot
+        n=lambda w: SAMPLE_COUNT if is_image(w.dataset) else 1000,
     log:
         "results/logs/sample/{dataset}/{model}.log",
     shell:

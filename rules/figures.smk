@@ -15,7 +15,7 @@ if "diffusion_samplers" in config["figures"]:
         input:
             notebook="notebooks/diffusion_samplers.ipynb",
             samples=f"results/{FIG['dataset']}/{FIG['model']}/samples.npz",
-            sweep=f"results/{FIG['dataset']}/{FIG['model']}/sampler_sweep.csv",
+            sweep=f"results/{FIG['dataset']}/{FIG['model']}/sweep.csv",
             fid=f"results/{FIG['dataset']}/{FIG['model']}/fid.json",
             accuracy=f"results/{FIG['dataset']}/{config['evaluation']['fid']['feature_model']}/accuracy.json",
         output:
@@ -33,6 +33,115 @@ if "diffusion_samplers" in config["figures"]:
             "-p figures_dir=figures 2> {log}"
 
 
+def run_files(pairs, name):
+    return [f"results/{dataset}/{model}/{name}" for dataset, model in pairs]
+
+
+def joined(files):
+    """A list of paths as one notebook parameter (papermill parameters here are strings)."""
+    return ",".join(files)
+
+
+if "family_samples" in config["figures"]:
+    FAMILY = config["figures"]["family_samples"]
+    FAMILY_RUNS = gcfg.figure_experiments(FAMILY)
+
+    rule figure_family_samples:
+        input:
+            notebook="notebooks/family_samples.ipynb",
+            samples=run_files(FAMILY_RUNS, "samples.npz"),
+            fids=run_files(FAMILY_RUNS, "fid.json"),
+        output:
+            "figures/family_samples.pdf",
+            report("figures/family_samples.png", caption="../report/family_samples.rst", category="Families"),
+            executed="results/notebooks/family_samples.ipynb",
+        params:
+            samples=lambda w, input: joined(input.samples),
+            fids=lambda w, input: joined(input.fids),
+        log:
+            "results/logs/figures/family_samples.log",
+        shell:
+            "genlab figure --notebook {input.notebook} --executed {output.executed} "
+            "-p samples={params.samples} -p fids={params.fids} -p grid={FAMILY[grid]} -p figures_dir=figures "
+            "2> {log}"
+
+
+if "mode_collapse" in config["figures"]:
+    MODE_RUNS = gcfg.figure_experiments(config["figures"]["mode_collapse"])
+
+    rule figure_mode_collapse:
+        input:
+            notebook="notebooks/mode_collapse.ipynb",
+            samples=run_files(MODE_RUNS, "samples.npz"),
+            modes=run_files(MODE_RUNS, "modes.csv"),
+            data=[f"data/processed/{dataset}.npz" for dataset, _ in MODE_RUNS],
+        output:
+            "figures/mode_collapse.pdf",
+            report("figures/mode_collapse.png", caption="../report/mode_collapse.rst", category="Families"),
+            executed="results/notebooks/mode_collapse.ipynb",
+        params:
+            samples=lambda w, input: joined(input.samples),
+            modes=lambda w, input: joined(input.modes),
+            data=lambda w, input: joined(input.data),
+        log:
+            "results/logs/figures/mode_collapse.log",
+        shell:
+            "genlab figure --notebook {input.notebook} --executed {output.executed} "
+            "-p samples={params.samples} -p modes={params.modes} -p data={params.data} -p figures_dir=figures "
+            "2> {log}"
+
+
+if "reconstructions" in config["figures"]:
+    RECON = config["figures"]["reconstructions"]
+    RECON_RUNS = gcfg.figure_experiments(RECON)
+
+    rule figure_reconstructions:
+        input:
+            notebook="notebooks/reconstructions.ipynb",
+            samples=run_files(RECON_RUNS, "samples.npz"),
+            metrics=run_files(RECON_RUNS, "reconstruction.json"),
+        output:
+            "figures/reconstructions.pdf",
+            report("figures/reconstructions.png", caption="../report/reconstructions.rst", category="Families"),
+            executed="results/notebooks/reconstructions.ipynb",
+        params:
+            samples=lambda w, input: joined(input.samples),
+            metrics=lambda w, input: joined(input.metrics),
+        log:
+            "results/logs/figures/reconstructions.log",
+        shell:
+            "genlab figure --notebook {input.notebook} --executed {output.executed} "
+            "-p samples={params.samples} -p metrics={params.metrics} -p grid={RECON[grid]} "
+            "-p figures_dir=figures 2> {log}"
+
+
+if "kde_curse" in config["figures"]:
+
+    rule kde_curse:
+        output:
+            "results/analysis/kde_curse.csv",
+        params:
+            settings=lambda w: gcfg.config_hash([config["seed"], config["figures"]["kde_curse"]]),
+        log:
+            "results/logs/analysis/kde_curse.log",
+        shell:
+            "genlab kde-curse --params {PARAMS} --out {output} 2> {log}"
+
+    rule figure_kde_curse:
+        input:
+            notebook="notebooks/kde_curse.ipynb",
+            curves="results/analysis/kde_curse.csv",
+        output:
+            "figures/kde_curse.pdf",
+            report("figures/kde_curse.png", caption="../report/kde_curse.rst", category="Analyses"),
+            executed="results/notebooks/kde_curse.ipynb",
+        log:
+            "results/logs/figures/kde_curse.log",
+        shell:
+            "genlab figure --notebook {input.notebook} --executed {output.executed} "
+            "-p curves={input.curves} -p figures_dir=figures 2> {log}"
+
+
 rule table:
     input:
         lambda w: dataset_metric_files(w.dataset),
@@ -41,10 +150,12 @@ rule table:
         csv=report("results/tables/{dataset}.csv", caption="../report/table.rst", category="Tables",
                    labels={"dataset": "{dataset}"}),
         tex="results/tables/{dataset}.tex",
+        json="results/tables/{dataset}.json",
         executed="results/notebooks/tables_{dataset}.ipynb",
     log:
         "results/logs/tables/{dataset}.log",
     shell:
         "genlab figure --notebook {input.notebook} --executed {output.executed} "
         "-p params={PARAMS} -p dataset={wildcards.dataset} -p csv={output.csv} -p tex={output.tex} "
+        "-p json={output.json} "
         "2> {log}"

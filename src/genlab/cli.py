@@ -74,7 +74,7 @@ def cmd_evaluate(args):
     dataset = load_dataset(args.data)
     model = _trained_model(exp, dataset, args.checkpoint, args.device)
     classifier = None
-    if args.metric in ("fid", "sweep"):
+    if args.metric in ("fid", "sweep") or (args.metric == "modes" and dataset.meta.get("image")):
         if not args.feature_net:
             raise ConfigError(f"metric {args.metric} needs --feature-net (the dataset's classifier checkpoint)")
         feature_exp = cfg.experiment(params, exp.dataset_name, settings["fid"]["feature_model"])
@@ -88,10 +88,17 @@ def cmd_evaluate(args):
         metrics = evaluate.nll(model, exp, dataset, settings["nll"])
     elif args.metric == "cost":
         metrics = evaluate.cost(model, exp, load_checkpoint(args.checkpoint, exp.hash), settings["cost"])
-    else:  # sweep: a CSV (a DVC plot), not a flat metrics file
+    elif args.metric == "reconstruction":
+        metrics = evaluate.reconstruction(model, exp, dataset, settings["reconstruction"])
+    else:  # sweep and modes: CSVs (DVC plots), not flat metrics files
         from genlab.io import write_csv
-        write_csv(args.out, evaluate.sweep(model, exp, dataset, classifier, settings["sweep"]["n_samples"],
-                                           settings["sweep"]["samplers"], settings["fid"]))
+        if args.metric == "sweep":
+            rows = evaluate.sweep(model, exp, dataset, classifier, settings["sweep"]["n_samples"],
+                                  settings["sweep"]["samplers"], settings["fid"])
+        else:
+            rows = evaluate.modes(model, exp, dataset, load_checkpoint(args.checkpoint, exp.hash), classifier,
+                                  settings["modes"])
+        write_csv(args.out, rows)
         return
     metrics = {"experiment": exp.name, "family": exp.family, **metrics}
     write_metrics(args.out, metrics, config_hash=exp.hash, seed=exp.seed,
@@ -103,11 +110,38 @@ def cmd_sample(args):
     from genlab.data import load_dataset
     from genlab.evaluate import generate
     from genlab.io import save_npz
+    from genlab.train import load_checkpoint
     params, exp = _experiment(args)
     dataset = load_dataset(args.data)
     model = _trained_model(exp, dataset, args.checkpoint, args.device)
     samples, cost = generate(model, args.n, args.n, exp.seed)
-    save_npz(args.out, samples=samples.numpy(), nfe=np.array(cost["nfe"]))
+    arrays = {"samples": samples.numpy(), "nfe": np.array(cost["nfe"])}
+    if hasattr(model, "reconstruct"):  # auto-encoders: the first n test examples and their reconstructions
+        import torch
+        originals = torch.as_tensor(dataset.x_test[: args.n])
+        generator = torch.Generator(device=model.device).manual_seed(exp.seed)
+        arrays.update(originals=originals.numpy(),
+                      reconstructions=model.reconstruct(originals, generator=generator).cpu().numpy())
+    snapshots = load_checkpoint(args.checkpoint, exp.hash).get("snapshots")
+    if snapshots:  # samples of the raw weights along training (the mode-collapse figure)
+        steps = sorted(snapshots)
+        drawn = []
+        for step in steps:
+            model.load_state_dict(snapshots[step])
+            drawn.append(generate(model, args.n, args.n, exp.seed)[0].numpy())
+        arrays.update(snapshot_steps=np.array(steps), snapshot_samples=np.stack(drawn))
+    save_npz(args.out, **arrays)
+
+
+def cmd_kde_curse(args):
+    from genlab.analysis.kde import kde_error_curves
+    from genlab.io import write_csv
+    params = cfg.load_params(args.params)
+    if "kde_curse" not in params["figures"]:
+        raise ConfigError(f"{args.params}: figures.kde_curse is not set; add it (dims, sample_sizes, repeats)")
+    settings = params["figures"]["kde_curse"]
+    write_csv(args.out, kde_error_curves(settings["dims"], settings["sample_sizes"], settings["repeats"],
+                                         params["seed"]))
 
 
 def cmd_figure(args):
@@ -147,15 +181,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--run-dir", required=True)
     sub.add_argument("--no-progress", action="store_true")
     sub = command("evaluate", cmd_evaluate, "evaluate a trained experiment", experiment=True)
-    sub.add_argument("--metric", required=True, choices=["accuracy", "fid", "nll", "cost", "sweep"])
+    sub.add_argument("--metric", required=True, choices=["accuracy", "fid", "nll", "cost", "reconstruction",
+                                                                "sweep", "modes"])
     sub.add_argument("--data", required=True)
     sub.add_argument("--checkpoint", required=True)
-    sub.add_argument("--feature-net", help="classifier checkpoint (fid, sweep)")
+    sub.add_argument("--feature-net", help="classifier checkpoint (fid, sweep, modes on images)")
     sub.add_argument("--out", required=True)
     sub = command("sample", cmd_sample, "draw samples with the default sampler", experiment=True)
     sub.add_argument("--data", required=True)
     sub.add_argument("--checkpoint", required=True)
     sub.add_argument("--n", type=int, required=True)
+    sub.add_argument("--out", required=True)
+    sub = command("kde-curse", cmd_kde_curse, "KDE error against sample size and dimension (CSV)")
     sub.add_argument("--out", required=True)
     sub = commands.add_parser("figure", help="execute a papermill notebook")
     sub.set_defaults(func=cmd_figure)

@@ -48,6 +48,19 @@ def validate(params: dict[str, Any], source: str = "params") -> dict[str, Any]:
     return params
 
 
+# The metrics each figure reads from every experiment it draws.
+FIGURE_METRICS = {"diffusion_samplers": {"sweep", "fid"}, "family_samples": {"fid"}, "mode_collapse": {"modes"},
+                  "reconstructions": {"reconstruction"}, "kde_curse": set()}
+IMAGE_KINDS = ("digits", "mnist", "cifar10")
+
+
+def figure_experiments(figure: dict[str, Any]) -> list[tuple[str, str]]:
+    """The (dataset, model) experiments a figure block draws: `dataset`/`datasets` x `model`/`models`."""
+    datasets = figure.get("datasets", [figure["dataset"]] if "dataset" in figure else [])
+    models = figure.get("models", [figure["model"]] if "model" in figure else [])
+    return [(dataset, model) for dataset in datasets for model in models]
+
+
 def check_references(params: dict[str, Any], source: str = "params") -> None:
     """Cross-references: experiments name declared datasets/models; metrics fit the family and data."""
     datasets, models = params["datasets"], params["models"]
@@ -73,13 +86,21 @@ def check_references(params: dict[str, Any], source: str = "params") -> None:
         if "sweep" in metrics and family != "diffusion":
             raise ConfigError(f"{where}.metrics: the sampler 'sweep' needs a diffusion model, "
                               f"{exp['model']!r} is {family}")
+        if "reconstruction" in metrics and family != "vae":
+            raise ConfigError(f"{where}.metrics: 'reconstruction' needs an auto-encoder (vae), "
+                              f"{exp['model']!r} is {family}")
+        if "modes" in metrics and datasets[exp["dataset"]]["kind"] not in (*IMAGE_KINDS, "ring", "gaussian_mixture"):
+            raise ConfigError(f"{where}.metrics: 'modes' needs labelled images or a Gaussian mixture, "
+                              f"{exp['dataset']!r} is {datasets[exp['dataset']]['kind']}")
         if "fid" in metrics or "accuracy" in metrics:
             kind = datasets[exp["dataset"]]["kind"]
-            if kind not in ("digits", "mnist", "cifar10"):
+            if kind not in IMAGE_KINDS:
                 raise ConfigError(f"{where}.metrics: fid/accuracy need a labelled image dataset, "
                                   f"{exp['dataset']!r} is {kind}")
     fid_model = params["evaluation"]["fid"]["feature_model"]
     for exp in params["experiments"]:
+        if "modes" in exp["metrics"] and datasets[exp["dataset"]]["kind"] in IMAGE_KINDS:
+            exp = {**exp, "metrics": [*exp["metrics"], "fid"]}  # class histograms need the feature net too
         if "fid" in exp["metrics"] and (exp["dataset"], fid_model) not in pairs:
             raise ConfigError(f"{source}: evaluation.fid.feature_model: experiment {exp['dataset']}/"
                               f"{exp['model']} asks for fid, so {exp['dataset']}/{fid_model} must be an "
@@ -87,20 +108,23 @@ def check_references(params: dict[str, Any], source: str = "params") -> None:
         if "fid" in exp["metrics"] and models[fid_model]["family"] != "classifier":
             raise ConfigError(f"{source}: evaluation.fid.feature_model: {fid_model!r} must be a classifier")
     for name, figure in params["figures"].items():
-        if (figure["dataset"], figure["model"]) not in pairs:
-            raise ConfigError(f"{source}: figures.{name}: {figure['dataset']}/{figure['model']} is not an "
-                              f"experiment")
-        exp = next(e for e in params["experiments"] if (e["dataset"], e["model"]) ==
-                   (figure["dataset"], figure["model"]))
-        if name == "diffusion_samplers" and not {"sweep", "fid"} <= set(exp["metrics"]):
-            raise ConfigError(f"{source}: figures.{name}: experiment {figure['dataset']}/{figure['model']} "
-                              f"must list metrics 'sweep' and 'fid'")
-        feature = [e for e in params["experiments"] if (e["dataset"], e["model"]) ==
-                   (figure["dataset"], params["evaluation"]["fid"]["feature_model"])]
-        if name == "diffusion_samplers" and not (feature and "accuracy" in feature[0]["metrics"]):
-            raise ConfigError(f"{source}: figures.{name}: the feature net experiment {figure['dataset']}/"
-                              f"{params['evaluation']['fid']['feature_model']} must list metric 'accuracy' "
-                              f"(the figure draws its held-out FID floor)")
+        for dataset, model in figure_experiments(figure):
+            exp = next((e for e in params["experiments"] if (e["dataset"], e["model"]) == (dataset, model)), None)
+            if exp is None:
+                raise ConfigError(f"{source}: figures.{name}: {dataset}/{model} is not an experiment")
+            if not FIGURE_METRICS[name] <= set(exp["metrics"]):
+                raise ConfigError(f"{source}: figures.{name}: experiment {dataset}/{model} must list metrics "
+                                  f"{sorted(FIGURE_METRICS[name])}")
+            if name == "mode_collapse" and not models[model]["training"].get("snapshots"):
+                raise ConfigError(f"{source}: figures.{name}: models.{model}.training.snapshots must list the "
+                                  f"steps whose weights the figure draws")
+        if name == "diffusion_samplers":
+            feature = [e for e in params["experiments"] if (e["dataset"], e["model"]) ==
+                       (figure["dataset"], params["evaluation"]["fid"]["feature_model"])]
+            if not (feature and "accuracy" in feature[0]["metrics"]):
+                raise ConfigError(f"{source}: figures.{name}: the feature net experiment {figure['dataset']}/"
+                                  f"{params['evaluation']['fid']['feature_model']} must list metric 'accuracy' "
+                                  f"(the figure draws its held-out FID floor)")
 
 
 def load_params(path: str | os.PathLike) -> dict[str, Any]:

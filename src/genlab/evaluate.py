@@ -15,7 +15,7 @@ from tqdm import tqdm
 from genlab.config import Experiment
 from genlab.data import Dataset
 from genlab.data.mixtures import GaussianMixture
-from genlab.errors import NumericsError
+from genlab.errors import ConfigError, NumericsError
 from genlab.families import Family
 from genlab.metrics.feature_net import Classifier
 from genlab.metrics.fid import frechet_distance
@@ -72,8 +72,12 @@ def nll(model: Family, exp: Experiment, dataset: Dataset, settings: dict[str, An
         return {"nll_bpd": None, "note": f"{exp.family} has no normalised likelihood"}
     x = torch.as_tensor(dataset.x_test[: settings["n_examples"]]).to(model.device)
     dequantization, probes = torch.Generator().manual_seed(exp.seed), _generator(model, exp.seed)
-    metrics = evaluate_nll(lambda batch: model.log_likelihood(batch, generator=probes),  # fresh probes per batch
-                           x, dataset.bin_width, settings["batch_size"], dequantization)
+    def log_likelihoods(batch):  # fresh probes per batch; bounds (the VAE's ELBO) on the same examples
+        return {"log_likelihood": model.log_likelihood(batch, generator=probes),
+                **model.log_likelihood_bounds(batch, generator=probes)}
+
+    metrics = evaluate_nll(log_likelihoods, x, dataset.bin_width, settings["batch_size"], dequantization)
+    metrics["nll_kind"] = model.likelihood_kind
     if "mixture" in dataset.meta:  # ground truth on the same examples: the analytic mixture density
         truth = GaussianMixture.from_meta(dataset.meta).log_prob(x.cpu().flatten(1))
         metrics["true_nll_bpd"] = float(bits_per_dim(truth, dataset.dim).mean())
@@ -117,4 +121,61 @@ def sweep(model: Family, exp: Experiment, dataset: Dataset, classifier: Classifi
                "fid": frechet_distance(reference, samples, classifier.cpu(), fid_settings["batch_size"])}
         log.info("sweep %s", row)
         rows.append(row)
+    return rows
+
+
+def reconstruction(model: Family, exp: Experiment, dataset: Dataset, settings: dict[str, Any]) -> dict[str, Any]:
+    """Reconstruction error of held-out examples (Fig 1.3): mean squared error per dimension and PSNR
+    with the data's peak-to-peak range as the peak (2 for images scaled to [-1, 1])."""
+    if not hasattr(model, "reconstruct"):
+        raise ConfigError(f"metric reconstruction needs an auto-encoder; {exp.family} has no reconstruct()")
+    x = torch.as_tensor(dataset.x_test[: settings["n_examples"]])
+    generator = _generator(model, exp.seed)
+    reconstructed = torch.cat([model.reconstruct(x[i:i + settings["batch_size"]], generator=generator).cpu()
+                               for i in range(0, len(x), settings["batch_size"])])
+    mse = (reconstructed - x).flatten(1).pow(2).mean(1).double()
+    peak = float(dataset.x_train.max() - dataset.x_train.min())
+    psnr = 10 * torch.log10(peak**2 / mse)
+    return {"mse": float(mse.mean()), "psnr": float(psnr.mean()), "psnr_sem": float(psnr.std() / len(psnr) ** 0.5),
+            "n_examples": len(x)}
+
+
+def mode_coverage(samples: torch.Tensor, dataset: Dataset, classifier: Classifier | None,
+                  min_share: float = 0.2) -> dict[str, Any]:
+    """Which modes a sample covers. Images: the feature net's class histogram. Mixtures: each sample is
+    assigned to its nearest component if it lies within 3 standard deviations of its mean (a
+    'high-quality' sample). A mode counts as covered when it receives at least ``min_share`` of its fair
+    share n / modes, so a handful of stray samples does not make a collapsed model look diverse."""
+    if classifier is not None:
+        labels = torch.cat([classifier(samples[i:i + 1000]).argmax(1) for i in range(0, len(samples), 1000)])
+        modes, quality = int(dataset.meta["classes"]), 1.0
+    else:
+        mixture = GaussianMixture.from_meta(dataset.meta)
+        x = samples.flatten(1).double()
+        distance = torch.cdist(x, mixture.means)
+        labels = distance.argmin(1)
+        std = torch.sqrt(torch.diagonal(mixture.covariances, dim1=1, dim2=2).max(1).values)
+        good = distance.gather(1, labels[:, None])[:, 0] <= 3 * std[labels]
+        labels, modes, quality = labels[good], len(mixture.weights), float(good.double().mean())
+    counts = torch.bincount(labels, minlength=modes).double()
+    share = counts / len(samples)
+    covered = int((counts >= min_share * len(samples) / modes).sum())
+    return {"modes_covered": covered, "modes": modes, "high_quality": quality,
+            **{f"share_{k}": float(share[k]) for k in range(modes)}}
+
+
+@torch.no_grad()
+def modes(model: Family, exp: Experiment, dataset: Dataset, checkpoint: dict[str, Any],
+          classifier: Classifier | None, settings: dict[str, Any]) -> list[dict[str, Any]]:
+    """Mode coverage of the final EMA weights (step 'ema') and, along training (Fig 1.2), of every snapshot
+    of the raw weights kept by ``training.snapshots``."""
+    if classifier is None and "mixture" not in dataset.meta:
+        raise ConfigError(f"metric modes needs labelled images or a Gaussian mixture dataset; {exp.dataset_name} "
+                          "is neither")
+    rows = []
+    final = {k: v.clone() for k, v in model.state_dict().items()}
+    for step, weights in [*sorted((checkpoint.get("snapshots") or {}).items()), ("ema", final)]:
+        model.load_state_dict(weights)
+        samples, _ = generate(model, settings["n_samples"], settings["n_samples"], exp.seed)
+        rows.append({"step": step, **mode_coverage(samples, dataset, classifier and classifier.cpu())})
     return rows

@@ -18,28 +18,121 @@ SAMPLER_LABELS = {"euler_maruyama": "Euler-Maruyama (SDE)", "predictor_corrector
                   "ddpm": "DDPM ancestral (SDE)", "ddim": "DDIM (ODE)", "ode": "probability-flow ODE (dopri5)"}
 
 
-def sample_grid(samples: np.ndarray, grid: int | None = None, title: str | None = None):
-    """Images (N, C, H, W) in [-1, 1] as a grid; 2-D points as a scatter plot."""
-    if samples.ndim == 2 and samples.shape[1] == 2:
-        fig, ax = plt.subplots(figsize=(4, 4))
-        ax.scatter(samples[:, 0], samples[:, 1], s=2, alpha=0.5)
+def grid_image(samples: np.ndarray, grid: int) -> np.ndarray:
+    """The first grid^2 images (N, C, H, W) in [-1, 1] tiled into one (H', W', C) array in [0, 1], with a
+    one-pixel white gutter (0 under the reversed grey map of 1-channel images, 1 for RGB)."""
+    images = np.clip((samples[:grid * grid] + 1) / 2, 0, 1).transpose(0, 2, 3, 1)
+    h, w, c = images.shape[1:]
+    canvas = np.full((grid * (h + 1) - 1, grid * (w + 1) - 1, c), 0.0 if c == 1 else 1.0)
+    for i, image in enumerate(images):
+        r, col = divmod(i, grid)
+        canvas[r * (h + 1):r * (h + 1) + h, col * (w + 1):col * (w + 1) + w] = image
+    return canvas
+
+
+def draw_samples(ax, samples: np.ndarray, grid: int, centres: np.ndarray | None = None) -> None:
+    """Images as a grid, 2-D points as a scatter plot (with the true mode centres, when given)."""
+    if samples.ndim == 2:
+        ax.scatter(samples[:, 0], samples[:, 1], s=2, alpha=0.4)
+        if centres is not None:
+            ax.scatter(centres[:, 0], centres[:, 1], marker="x", color="black", s=20)
         ax.set_aspect("equal")
-    else:
-        n = len(samples) if grid is None else grid * grid
-        grid = grid or int(math.ceil(math.sqrt(n)))
-        images = np.clip((samples[:n] + 1) / 2, 0, 1).transpose(0, 2, 3, 1)
-        h, w, c = images.shape[1:]
-        # background drawn white: 0 under the reversed grey map of 1-channel images, 1 for RGB
-        canvas = np.full((grid * (h + 1) - 1, grid * (w + 1) - 1, c), 0.0 if c == 1 else 1.0)
-        for i, image in enumerate(images):
-            r, col = divmod(i, grid)
-            canvas[r * (h + 1):r * (h + 1) + h, col * (w + 1):col * (w + 1) + w] = image
-        fig, ax = plt.subplots(figsize=(5, 5))
-        ax.imshow(canvas.squeeze(-1) if c == 1 else canvas, cmap="gray_r" if c == 1 else None,
-                  interpolation="nearest", vmin=0, vmax=1)
-        ax.axis("off")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        return
+    canvas = grid_image(samples, grid)
+    gray = canvas.shape[-1] == 1
+    ax.imshow(canvas.squeeze(-1) if gray else canvas, cmap="gray_r" if gray else None, interpolation="nearest",
+              vmin=0, vmax=1)
+    ax.axis("off")
+
+
+def sample_grid(samples: np.ndarray, grid: int | None = None, title: str | None = None):
+    """One panel of samples: images (N, C, H, W) in [-1, 1] as a grid, 2-D points as a scatter plot."""
+    grid = grid or int(math.ceil(math.sqrt(len(samples))))
+    fig, ax = plt.subplots(figsize=(5, 5) if samples.ndim > 2 else (4, 4))
+    draw_samples(ax, samples, grid)
     if title:
         ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def family_samples(panels: list[tuple[str, np.ndarray]], grid: int, columns: int = 4):
+    """Fig 1.1 analogue: one sample grid per family, titled with its name and FID."""
+    rows = math.ceil(len(panels) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 2.8 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (title, samples) in zip(axes.flat, panels):
+        draw_samples(ax, samples, grid)
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def mode_collapse(runs: list[dict], grid: int = 6, columns: int = 4):
+    """Fig 1.2: per run (a model on a dataset: its modes CSV and the samples at its snapshots), samples at
+    up to ``columns`` training steps, then the class (or mode) shares of the samples along training as a
+    stacked area, with the number of modes covered on a second axis."""
+    fig, axes = plt.subplots(len(runs), columns + 1, figsize=(2.4 * (columns + 2), 2.5 * len(runs)),
+                             squeeze=False, gridspec_kw={"width_ratios": [1] * columns + [2]})
+    for row, run in zip(axes, runs):
+        steps, samples = run["snapshot_steps"], run["snapshot_samples"]
+        chosen = np.unique(np.linspace(0, len(steps) - 1, columns).round().astype(int))
+        for ax in row[:columns]:
+            ax.axis("off")
+        for ax, index in zip(row, chosen):
+            draw_samples(ax, samples[index], grid, run.get("centres"))
+            ax.set_title(f"{run['label']}, step {steps[index]}", fontsize=8)
+        table = run["modes"][run["modes"]["step"] != "ema"].astype({"step": int})
+        shares = table[[c for c in table.columns if c.startswith("share_")]].to_numpy().T
+        ax = row[-1]
+        ax.stackplot(table["step"], shares, alpha=0.8)
+        ax.set_xlabel("training step")
+        ax.set_ylabel("share of samples per mode", fontsize=8)
+        ax.set_ylim(0, 1)
+        twin = ax.twinx()
+        twin.plot(table["step"], table["modes_covered"], color="black", marker="o")
+        twin.set_ylim(0, int(table["modes"].iloc[0]) + 0.5)
+        twin.set_ylabel("modes covered", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def reconstructions(originals: np.ndarray, rows: list[tuple[str, np.ndarray]], grid: int):
+    """Fig 1.3: held-out originals and each auto-encoder's reconstructions of them, side by side."""
+    panels = [("originals", originals), *rows]
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.6), squeeze=False)
+    for ax, (title, images) in zip(axes[0], panels):
+        draw_samples(ax, images, grid)
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def kde_curse(curves: pd.DataFrame, target_error: float = 0.1):
+    """Section 1.1.2: relative KDE error against n for each d (points: Monte-Carlo mean and spread; lines:
+    exact MISE), and the n needed for a given error against d with the O(eps^{-(d+4)/4}) law."""
+    from genlab.analysis.kde import fitted_exponent, samples_needed
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for d, rows in curves.groupby("d"):
+        summary = rows.groupby("n").agg(mean=("relative_ise", "mean"), sd=("relative_ise", "std"),
+                                        exact=("relative_mise", "first")).reset_index()
+        line, = left.plot(summary["n"], summary["exact"], label=(
+            f"d={d}: slope {fitted_exponent(summary['n'], summary['mean']):.2f} (theory {-4 / (d + 4):.2f})"))
+        left.errorbar(summary["n"], summary["mean"], yerr=summary["sd"], fmt="o", color=line.get_color(),
+                      markersize=4)
+    left.set(xscale="log", yscale="log", xlabel="samples n", ylabel="relative integrated squared error",
+             title="KDE of N(0, I_d), optimal bandwidth")
+    left.legend(fontsize=7)
+    dims = np.arange(1, int(curves["d"].max()) + 1)
+    needed = [samples_needed(target_error, int(d)) for d in dims]
+    right.plot(dims, needed, marker="o", label=f"exact: n with relative MISE = {target_error}")
+    law = target_error ** (-(dims + 4) / 4)
+    right.plot(dims, law * needed[0] / law[0], linestyle="--", label="eps^{-(d+4)/4} (scaled to d=1)")
+    right.set(yscale="log", xlabel="dimension d", ylabel="samples needed", title="the curse of dimensionality")
+    right.legend(fontsize=8)
     fig.tight_layout()
     return fig
 

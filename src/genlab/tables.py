@@ -10,13 +10,17 @@ from typing import Any
 
 import pandas as pd
 
-from genlab.io import write_text
+from genlab.io import write_json, write_text
 
 COLUMNS = {  # column -> (metric file, key)
     "FID": ("fid", "fid"),
     "NLL (bits/dim)": ("nll", "nll_bpd"),
     "NLL s.e.": ("nll", "nll_bpd_sem"),
+    "NLL kind": ("nll", "nll_kind"),
+    "ELBO (bits/dim)": ("nll", "elbo_bpd"),
     "true NLL (bits/dim)": ("nll", "true_nll_bpd"),
+    "recon. PSNR (dB)": ("reconstruction", "psnr"),
+    "modes covered": ("modes", "modes_covered"),
     "NFE": ("cost", "nfe"),
     "s / 1000 samples": ("cost", "seconds_per_1000"),
     "parameters": ("cost", "parameters"),
@@ -26,6 +30,14 @@ COLUMNS = {  # column -> (metric file, key)
 
 def _read(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _final_modes(path: Path) -> dict[str, Any]:
+    """The modes row of the final (EMA) weights, as 'covered/total'."""
+    if not path.exists():
+        return {}
+    final = pd.read_csv(path).astype({"step": str}).set_index("step").loc["ema"]
+    return {"modes_covered": f"{int(final['modes_covered'])}/{int(final['modes'])}"}
 
 
 def experiment_table(params: dict[str, Any], dataset: str, results_dir: str | Path = "results") -> pd.DataFrame:
@@ -43,7 +55,8 @@ def experiment_table(params: dict[str, Any], dataset: str, results_dir: str | Pa
                              "FID": accuracy["fid_test_vs_train"],
                              "notes": f"feature net test accuracy {accuracy['test_accuracy']:.4f}"})
             continue
-        metrics = {name: _read(run / f"{name}.json") for name in ("fid", "nll", "cost")}
+        metrics = {name: _read(run / f"{name}.json") for name in ("fid", "nll", "cost", "reconstruction")}
+        metrics["modes"] = _final_modes(run / "modes.csv")
         row = {"model": exp["model"], "family": family}
         for column, (source, key) in COLUMNS.items():
             row[column] = metrics[source].get(key)
@@ -73,6 +86,10 @@ def to_latex(table: pd.DataFrame, caption: str, label: str) -> str:
 
 
 def write_table(table: pd.DataFrame, csv_path: str | Path, tex_path: str | Path, caption: str,
-                label: str) -> None:
+                label: str, json_path: str | Path | None = None) -> None:
+    """CSV and LaTeX; the JSON copy ({model: {column: value}}, null for n/a) is what DVC tracks as a metric."""
     write_text(csv_path, table.to_csv(index=False, na_rep="n/a"))
     write_text(tex_path, to_latex(table, caption, label))
+    if json_path is not None:
+        records = table.set_index("model").astype(object).where(table.set_index("model").notna(), None)
+        write_json(json_path, records.to_dict(orient="index"))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import os
 import random
 import signal
@@ -84,14 +85,18 @@ class DataParallel:
     def average_gradients(self, params: list[torch.Tensor]) -> None:
         if self.world == 1:
             return
-        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-        flat = torch.cat([g.reshape(-1) for g in grads])
+        # a parameter without a gradient this step (the idle player of a GAN) stays without one, so the
+        # optimizer skips it; every rank runs the same schedule, so every rank skips the same ones
+        params = [p for p in params if p.grad is not None]
+        if not params:
+            return
+        flat = torch.cat([p.grad.reshape(-1) for p in params])
         dist.all_reduce(flat)
         flat /= self.world
         offset = 0
-        for p, g in zip(params, grads):
-            p.grad = flat[offset:offset + g.numel()].view_as(g)
-            offset += g.numel()
+        for p in params:
+            p.grad = flat[offset:offset + p.numel()].view_as(p)
+            offset += p.numel()
 
     def average(self, values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         if self.world == 1:
@@ -202,6 +207,54 @@ def _update_ema(ema: Family, model: Family, decay: float) -> None:
         b_ema.copy_(b)
 
 
+def _cpu_copy(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {key: value.detach().cpu().clone() for key, value in state_dict.items()}
+
+
+class EarlyStopping:
+    """Model selection on a validation split held out of the training data (``training.early_stopping``).
+
+    Every ``every`` steps the EMA model's training loss is measured on the whole split, with fixed
+    dequantisation noise and a fixed seed (in a forked RNG, so the training streams are untouched); after
+    ``patience`` measurements without improvement training stops, and the checkpoint's EMA weights are
+    the best ones seen. Its state travels in the checkpoint, so a resumed run stops where an
+    uninterrupted one does."""
+
+    def __init__(self, settings: dict[str, Any], x_val: torch.Tensor, y_val: torch.Tensor | None,
+                 bin_width: float | None, seed: int, batch_size: int):
+        self.every, self.patience, self.seed, self.batch_size = settings["every"], settings["patience"], seed, batch_size
+        noise = torch.Generator().manual_seed(seed + 2)
+        if bin_width is not None:
+            x_val = x_val + bin_width * (torch.rand(x_val.shape, generator=noise) - 0.5)
+        self.x_val, self.y_val = x_val, y_val
+        self.state: dict[str, Any] = {"best": math.inf, "best_step": 0, "bad": 0, "best_ema": None,
+                                      "stopped": False}
+
+    @torch.no_grad()
+    def validation_loss(self, model: Family, step: int) -> float:
+        device = model.device
+        total = 0.0
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(self.seed + 3)
+            for i in range(0, len(self.x_val), self.batch_size):
+                x = self.x_val[i:i + self.batch_size]
+                y = self.y_val[i:i + self.batch_size].to(device) if self.y_val is not None else None
+                total += float(model.loss({"x": x.to(device), "y": y, "step": step})["loss"]) * len(x)
+        return total / len(self.x_val)
+
+    def update(self, step: int, ema: Family) -> float | None:
+        """Measure at every ``every``-th step; returns the validation loss when measured."""
+        if step % self.every:
+            return None
+        value = self.validation_loss(ema, step)
+        if value < self.state["best"]:
+            self.state.update(best=value, best_step=step, bad=0, best_ema=_cpu_copy(ema.state_dict()))
+        else:
+            self.state["bad"] += 1
+            self.state["stopped"] = self.state["bad"] >= self.patience
+        return value
+
+
 def _lr_at(step: int, lr: float, warmup_steps: int) -> float:
     return lr * min(1.0, (step + 1) / warmup_steps) if warmup_steps > 0 else lr
 
@@ -216,6 +269,22 @@ def train(model: Family, dataset: Dataset, training: dict[str, Any], run_dir: st
     y_train = torch.as_tensor(dataset.y_train) if dataset.y_train is not None else None
     bin_width = dataset.bin_width if training["dequantize"] else None  # None for continuous data
 
+    stopper = None
+    if training.get("early_stopping"):
+        if not model.has_likelihood:
+            raise ConfigError(f"{run_dir}: training.early_stopping selects on the validation loss of a "
+                              f"likelihood; {type(model).__name__} has none, remove early_stopping")
+        order = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(seed + 2))
+        n_val = max(1, round(training["early_stopping"]["validation_fraction"] * len(x_train)))
+        val, kept = order[:n_val], order[n_val:]
+        stopper = EarlyStopping(training["early_stopping"], x_train[val],
+                                y_train[val] if y_train is not None else None, bin_width, seed,
+                                training["batch_size"])
+        x_train = x_train[kept]
+        y_train = y_train[kept] if y_train is not None else None
+    snapshot_steps = set(training.get("snapshots", []))
+    snapshots: dict[int, dict[str, torch.Tensor]] = {}
+
     parallel = DataParallel()
     if parallel.world > 1:  # identical initialisation (done before), different training noise per rank
         torch.manual_seed(seed + 1000 * parallel.rank)
@@ -226,11 +295,11 @@ def train(model: Family, dataset: Dataset, training: dict[str, Any], run_dir: st
     model.to(device)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=training["lr"], weight_decay=training["weight_decay"]) \
-        if params else None
+    optimizer = torch.optim.AdamW(params, lr=training["lr"], weight_decay=training["weight_decay"],
+                                  betas=tuple(training.get("betas", (0.9, 0.999)))) if params else None
     batch_generator = torch.Generator().manual_seed(seed + 1)
     step, rows, elapsed_before = 0, [], 0.0
-    window = {"count": 0, "sums": {}}
+    window = {"counts": {}, "sums": {}}  # per key: a GAN logs each player's loss on its own steps
 
     if state_path.exists():
         state = load_checkpoint(state_path, config_hash)
@@ -240,13 +309,17 @@ def train(model: Family, dataset: Dataset, training: dict[str, Any], run_dir: st
             optimizer.load_state_dict(state["optimizer"])
         _set_rng_state(state["rng"], batch_generator, parallel)
         step, rows, elapsed_before, window = state["step"], state["log"], state["elapsed_s"], state["window"]
+        snapshots = state["snapshots"]
+        if stopper is not None:
+            stopper.state = state["early_stopping"]
         log.info("resuming %s from step %d", run_dir, step)
 
     def snapshot(elapsed: float) -> dict[str, Any]:
         return {"model": model.state_dict(), "ema": ema.state_dict(),
                 "optimizer": optimizer.state_dict() if optimizer else None, "step": step,
                 "rng": _rng_state(batch_generator, parallel), "config": config, "config_hash": config_hash,
-                "log": rows, "window": window, "elapsed_s": elapsed}
+                "log": rows, "window": window, "elapsed_s": elapsed, "snapshots": snapshots,
+                "early_stopping": stopper.state if stopper else None}
 
     total = training["steps"]
     if total > 0 and optimizer is None:
@@ -258,13 +331,14 @@ def train(model: Family, dataset: Dataset, training: dict[str, Any], run_dir: st
     with _StopFlag() as stop, tqdm(total=total, initial=step, desc=run_dir.as_posix(),
                                    disable=not progress or not parallel.is_main,
                                    mininterval=2.0, dynamic_ncols=True) as bar:
-        while step < total:
+        while step < total and not (stopper and stopper.state["stopped"]):
             idx = torch.randint(len(x_train), (training["batch_size"],), generator=batch_generator)
             x = x_train[idx]
             if bin_width is not None:
                 x = x + bin_width * (torch.rand(x.shape, generator=batch_generator) - 0.5)
             x, idx = x[local], idx[local]
-            batch = {"x": x.to(device), "y": y_train[idx].to(device) if y_train is not None else None}
+            batch = {"x": x.to(device), "y": y_train[idx].to(device) if y_train is not None else None,
+                     "step": step}  # families with several players (GAN) schedule their updates on it
             for group in optimizer.param_groups:
                 group["lr"] = _lr_at(step, training["lr"], training["warmup_steps"])
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
@@ -284,23 +358,33 @@ def train(model: Family, dataset: Dataset, training: dict[str, Any], run_dir: st
             optimizer.step()
             _update_ema(ema, model, min(training["ema_decay"], (1 + step) / (10 + step)))
             step += 1
-            window["count"] += 1
+            if step in snapshot_steps:  # raw weights along training (e.g. for the mode-collapse figure)
+                snapshots[step] = _cpu_copy(model.state_dict())
+            validation = stopper.update(step, ema) if stopper else None
+            if validation is not None:
+                window["val_loss"] = validation
             for key, value in outputs.items():
                 window["sums"][key] = window["sums"].get(key, 0.0) + float(value.detach())
+                window["counts"][key] = window["counts"].get(key, 0) + 1
             if step % training["log_every"] == 0 or step == total:
-                row = {"step": step, **{k: v / window["count"] for k, v in window["sums"].items()},
+                row = {"step": step, **{k: v / window["counts"][k] for k, v in window["sums"].items()},
+                       **({"val_loss": window["val_loss"]} if "val_loss" in window else {}),
                        "lr": optimizer.param_groups[0]["lr"],
                        "elapsed_s": round(elapsed_before + time.perf_counter() - started, 3)}
                 rows.append(row)
-                window = {"count": 0, "sums": {}}
+                window = {"counts": {}, "sums": {}}
                 bar.set_postfix(loss=f"{row['loss']:.4g}")
             bar.update(1)
             stopping = parallel.any(stop.signal is not None)
+            finished = stopper is not None and stopper.state["stopped"]
+            if finished:
+                log.info("early stopping at step %d: best validation loss %.5g at step %d", step,
+                         stopper.state["best"], stopper.state["best_step"])
             if step % training["checkpoint_every"] == 0 or stopping:
                 snap = snapshot(elapsed_before + time.perf_counter() - started)  # collective: every rank
                 if parallel.is_main:
                     torch_save(state_path, snap)
-            if stopping and step < total:
+            if stopping and step < total and not finished:
                 log.warning("signal %s: checkpointed %s at step %d; exiting for requeue", stop.signal,
                             state_path, step)
                 raise Preempted(step)
@@ -308,7 +392,9 @@ def train(model: Family, dataset: Dataset, training: dict[str, Any], run_dir: st
     elapsed = elapsed_before + time.perf_counter() - started
     final = snapshot(elapsed)
     if parallel.is_main:
-        torch_save(state_path, final)
+        torch_save(state_path, final)  # keeps the running EMA, so raising steps later resumes exactly
+        if stopper is not None and stopper.state["best_ema"] is not None:
+            final = {**final, "ema": stopper.state["best_ema"]}  # the checkpoint's EMA: the selected weights
         torch_save(run_dir / CHECKPOINT_FILE, final)
         write_csv(run_dir / LOG_FILE, rows)
     return {"steps": step, "train_time_s": elapsed,

@@ -11,8 +11,6 @@ import pickle
 from pathlib import Path
 
 import numpy as np
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
 from genlab.errors import DataError
 
@@ -29,6 +27,8 @@ def _meta(source: str, max_level: int, classes: int) -> dict:
 
 def digits(rng, test_fraction=0.2):
     """scikit-learn's 8x8 digits (1797 images, 17 grey levels), stratified train/test split."""
+    from sklearn.datasets import load_digits  # imported here: it costs most CLI calls 0.7 s for nothing
+    from sklearn.model_selection import train_test_split
     bunch = load_digits()
     x = _scale(bunch.data.reshape(-1, 1, 8, 8), 16)
     x_train, x_test, y_train, y_test = train_test_split(

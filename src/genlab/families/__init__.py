@@ -5,12 +5,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from genlab.families.autoregressive import Autoregressive
 from genlab.families.base import Family
 from genlab.families.diffusion import DiffusionModel
+from genlab.families.ebm import EnergyModel
+from genlab.families.flow import Flow
+from genlab.families.gan import GAN
 from genlab.families.gaussian import GaussianBaseline
+from genlab.families.vae import VAE
 from genlab.metrics.feature_net import Classifier
 
 MODELS: dict[str, type[Family]] = {
+    "gan": GAN,
+    "vae": VAE,
+    "flow": Flow,
+    "autoregressive": Autoregressive,
+    "ebm": EnergyModel,
     "diffusion": DiffusionModel,
     "gaussian": GaussianBaseline,
     "classifier": Classifier,  # the FID feature net; trained by the same loop, not generative
@@ -20,10 +30,7 @@ MODELS: dict[str, type[Family]] = {
 def make_model(model_config: dict[str, Any], example_shape: tuple[int, ...], meta: dict[str, Any]) -> Family:
     """Instantiate a model block (``family`` + family options; ``training`` is the loop's)."""
     options = {key: value for key, value in model_config.items() if key not in ("family", "training")}
-    family = model_config["family"]
-    if family == "classifier":
-        options["classes"] = meta["classes"]
-    return MODELS[family](example_shape, **options)
+    return MODELS[model_config["family"]].from_config(example_shape, options, meta)
 
 
 __all__ = ["MODELS", "Family", "make_model"]

@@ -16,11 +16,16 @@ class Family(nn.Module):
     - ``sample(n, generator=None, **sampler_options) -> Tensor`` of shape (n, *example_shape).
     - ``log_likelihood(x, generator=None) -> Tensor | None``: nats per example, or None where the family
       has no normalised likelihood (tables then say n/a).
+    - ``log_likelihood_bounds(x, generator=None) -> {name: Tensor}``: further bounds reported beside the
+      likelihood on the same examples (the VAE's ELBO); default none.
     - ``initialize(x_train)``: optional data-dependent initialisation before the first step.
+    - ``from_config(example_shape, options, meta)``: construction from the model block; override it to
+      take something from the dataset's meta (the classifier's classes, the grey levels).
     ``network_evaluations`` counts forward passes of the network during sampling (the NFE).
     """
 
     has_likelihood = True
+    likelihood_kind = "exact"  # what log_likelihood computes, for the tables: exact, a bound, an estimate
 
     def __init__(self, example_shape: tuple[int, ...]):
         super().__init__()
@@ -35,6 +40,10 @@ class Family(nn.Module):
     def device(self) -> torch.device:
         return next(iter(self.parameters()), next(iter(self.buffers()), torch.empty(0))).device
 
+    @classmethod
+    def from_config(cls, example_shape: tuple[int, ...], options: dict[str, Any], meta: dict[str, Any]):
+        return cls(example_shape, **options)
+
     def initialize(self, x_train: torch.Tensor) -> None:
         """Data-dependent initialisation (default: none)."""
 
@@ -46,3 +55,7 @@ class Family(nn.Module):
 
     def log_likelihood(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor | None:
         return None
+
+    def log_likelihood_bounds(self, x: torch.Tensor, generator: torch.Generator | None = None
+                              ) -> dict[str, torch.Tensor]:
+        return {}

@@ -28,6 +28,11 @@ class DiffusionModel(Family):
         self.sampler_options = dict(sampler)
         self.likelihood_options = dict(likelihood)
 
+    @property
+    def likelihood_kind(self) -> str:
+        method = self.likelihood_options["method"]
+        return "probability-flow ODE, " + ("Hutchinson trace" if method == "hutchinson" else "exact trace")
+
     def eps(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         alpha, sigma = self.sde.marginal_coefficients(t)
         scale = _bcast(torch.rsqrt(alpha**2 + sigma**2), x)

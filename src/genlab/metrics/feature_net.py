@@ -30,6 +30,10 @@ class Classifier(Family):
         self.num_features = features
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(features, classes))
 
+    @classmethod
+    def from_config(cls, example_shape, options, meta):
+        return cls(example_shape, classes=meta["classes"], **options)
+
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
 

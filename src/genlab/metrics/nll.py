@@ -28,17 +28,28 @@ def bits_per_dim(log_likelihood: torch.Tensor, dim: int, bin_width: float | None
 
 def evaluate_nll(log_likelihood_fn, x: torch.Tensor, bin_width: float | None, batch_size: int,
                  generator: torch.Generator | None = None) -> dict[str, float]:
-    """Mean and standard error of bits/dim over the examples in x."""
+    """Mean and standard error of bits/dim over the examples in x.
+
+    ``log_likelihood_fn(batch)`` returns the log-likelihoods, or a dict of them whose entry
+    ``log_likelihood`` is the reported one and whose other entries (bounds such as the ELBO) are reported
+    as ``<name>_bpd`` on the same dequantised examples."""
     dim = x[0].numel()
-    values = []
+    values: dict[str, list[torch.Tensor]] = {}
     for i in range(0, len(x), batch_size):
         batch = x[i:i + batch_size]
         if bin_width is not None:
             batch = dequantize(batch, bin_width, generator)
-        values.append(bits_per_dim(log_likelihood_fn(batch).detach().double().cpu(), dim, bin_width))
-    bpd = torch.cat(values)
-    if not torch.isfinite(bpd).all():
-        raise NumericsError(f"log-likelihood is not finite for {int((~torch.isfinite(bpd)).sum())} of "
-                            f"{len(bpd)} examples; check the model checkpoint or the likelihood tolerances")
-    return {"nll_bpd": float(bpd.mean()), "nll_bpd_sem": float(bpd.std() / math.sqrt(len(bpd))),
-            "n_examples": len(bpd), "dequantized": bin_width is not None}
+        outputs = log_likelihood_fn(batch)
+        if not isinstance(outputs, dict):
+            outputs = {"log_likelihood": outputs}
+        for name, value in outputs.items():
+            values.setdefault(name, []).append(bits_per_dim(value.detach().double().cpu(), dim, bin_width))
+    bpd = {name: torch.cat(chunks) for name, chunks in values.items()}
+    for name, value in bpd.items():
+        if not torch.isfinite(value).all():
+            raise NumericsError(f"{name} is not finite for {int((~torch.isfinite(value)).sum())} of "
+                                f"{len(value)} examples; check the model checkpoint or the likelihood tolerances")
+    main = bpd.pop("log_likelihood")
+    return {"nll_bpd": float(main.mean()), "nll_bpd_sem": float(main.std() / math.sqrt(len(main))),
+            **{f"{name}_bpd": float(value.mean()) for name, value in bpd.items()},
+            "n_examples": len(main), "dequantized": bin_width is not None}

@@ -1,0 +1,1 @@
+"""Analyses that need no trained model (the seed's motivating calculations)."""

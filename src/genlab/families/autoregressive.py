@@ -1,0 +1,91 @@
+"""Autoregressive models (seed section 1.1.6): MADE (Germain et al. 2015), one masked MLP whose output for
+dimension d sees only dimensions < d (raster order), so p(x) = prod_d p(x_d | x_<d) is exact and the
+whole likelihood costs one network pass, while sampling costs D passes, one per dimension.
+
+Each conditional is either a categorical over the dataset's grey levels (quantised images: the discrete
+likelihood is exact, and as a density over dequantised points it is P(bin) / bin_width^D) or a mixture
+of Gaussians (continuous data such as the 2-D toys)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import zuko
+from torch import nn
+from torch.nn.functional import log_softmax
+
+from genlab.errors import ConfigError
+from genlab.families.base import Family
+
+OUTPUTS = ("categorical", "mixture")
+
+
+class Autoregressive(Family):
+    def __init__(self, example_shape, output: str = "categorical", hidden: int = 512, depth: int = 2,
+                 components: int = 8, levels: int | None = None, bin_width: float | None = None):
+        super().__init__(example_shape)
+        if output not in OUTPUTS:
+            raise ValueError(f"unknown autoregressive output {output!r}; choose one of {OUTPUTS}")
+        self.output, self.levels, self.bin_width = output, levels, bin_width
+        self.params_per_dim = levels if output == "categorical" else 3 * components
+        adjacency = torch.tril(torch.ones(self.dim, self.dim, dtype=torch.bool), diagonal=-1)
+        self.net = zuko.nn.MaskedMLP(adjacency.repeat_interleave(self.params_per_dim, dim=0),
+                                     [hidden] * depth, activation=nn.SiLU)
+        self.register_buffer("low", torch.zeros(()))  # value of grey level 0 (categorical)
+
+    @classmethod
+    def from_config(cls, example_shape, options: dict[str, Any], meta: dict[str, Any]) -> "Autoregressive":
+        if options.get("output", "categorical") == "categorical":
+            if "levels" not in meta:
+                raise ConfigError("an autoregressive model with output 'categorical' needs quantised data "
+                                  "(a dataset with levels and bin_width, e.g. digits); use output: mixture")
+            options = {**options, "levels": meta["levels"], "bin_width": meta["bin_width"]}
+        return cls(example_shape, **options)
+
+    def initialize(self, x_train: torch.Tensor) -> None:
+        if self.output == "categorical":
+            self.low.fill_(float(x_train.min()))
+
+    def _conditionals(self, x_flat: torch.Tensor) -> torch.Tensor:
+        return self.net(x_flat).view(len(x_flat), self.dim, self.params_per_dim)
+
+    def _level(self, x_flat: torch.Tensor) -> torch.Tensor:
+        return torch.round((x_flat - self.low) / self.bin_width).long().clamp(0, self.levels - 1)
+
+    def _dim_log_prob(self, out: torch.Tensor, x_flat: torch.Tensor) -> torch.Tensor:
+        """log p(x_d | x_<d) for every d, shape (N, D)."""
+        if self.output == "categorical":
+            return log_softmax(out, -1).gather(-1, self._level(x_flat)[..., None])[..., 0]
+        logits, means, log_stds = out.chunk(3, dim=-1)
+        z = (x_flat[..., None] - means) * torch.exp(-log_stds)
+        component = -0.5 * z.pow(2) - log_stds - 0.5 * math.log(2 * math.pi)
+        return torch.logsumexp(log_softmax(logits, -1) + component, dim=-1)
+
+    def log_likelihood(self, x, generator=None):
+        x_flat = x.to(self.device).flatten(1)
+        if self.output == "categorical":  # the network sees the grey level the point falls in
+            x_flat = self.low + self._level(x_flat) * self.bin_width
+            return self._dim_log_prob(self._conditionals(x_flat), x_flat).sum(1) \
+                - self.dim * math.log(self.bin_width)
+        return self._dim_log_prob(self._conditionals(x_flat), x_flat).sum(1)
+
+    def loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        return {"loss": -self.log_likelihood(batch["x"]).mean() / self.dim}
+
+    @torch.no_grad()
+    def sample(self, n, generator=None, **options):
+        x = torch.zeros(n, self.dim, device=self.device)
+        for d in range(self.dim):  # one pass per dimension: x_d depends on the x_<d drawn so far
+            self.network_evaluations += 1
+            out = self._conditionals(x)[:, d]
+            if self.output == "categorical":
+                level = torch.multinomial(torch.softmax(out, -1), 1, generator=generator)[:, 0]
+                x[:, d] = self.low + level * self.bin_width
+            else:
+                logits, means, log_stds = out.chunk(3, dim=-1)
+                k = torch.multinomial(torch.softmax(logits, -1), 1, generator=generator)
+                noise = torch.randn(n, generator=generator, device=self.device)
+                x[:, d] = means.gather(1, k)[:, 0] + torch.exp(log_stds.gather(1, k)[:, 0]) * noise
+        return x.view(n, *self.example_shape)
