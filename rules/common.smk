@@ -14,9 +14,7 @@ gcfg.check_references(config, "config")
 # The CLI reads the same (merged, validated) config that Snakemake sees, including --config overrides.
 PARAMS = gcfg.write_resolved_params(config, "results/params.yaml")
 EXPERIMENTS = config["experiments"]
-# Flat metrics are JSON (DVC metrics); curves are CSV (DVC plots).
-METRIC_FILES = {"accuracy": "accuracy.json", "fid": "fid.json", "nll": "nll.json", "cost": "cost.json",
-                "reconstruction": "reconstruction.json", "sweep": "sweep.csv", "modes": "modes.csv"}
+METRIC_FILES = gcfg.METRIC_FILES  # flat metrics JSON (DVC metrics), curves CSV (DVC plots)
 
 wildcard_constraints:
     dataset=r"[a-z][a-z0-9_]*",
@@ -42,20 +40,13 @@ def is_image(dataset):
     return config["datasets"][dataset]["kind"] in gcfg.IMAGE_KINDS
 
 
-FIGURE_FILES = {  # figure block -> the figures/ files its notebook writes (PDF and PNG each)
-    "diffusion_samplers": ["diffusion_samples", "fid_vs_nfe"],
-    "family_samples": ["family_samples"],
-    "mode_collapse": ["mode_collapse"],
-    "reconstructions": ["reconstructions"],
-    "kde_curse": ["kde_curse"],
-}
 # grid figures draw from one samples file per experiment, large enough for the largest grid
 SAMPLE_COUNT = max([figure["grid"] ** 2 for figure in config["figures"].values() if "grid" in figure], default=1)
 
 
 def figure_outputs(name=None):
     names = [name] if name else list(config["figures"])
-    return expand("figures/{name}.{ext}", name=[f for n in names for f in FIGURE_FILES[n]], ext=["pdf", "png"])
+    return expand("figures/{name}.{ext}", name=[f for n in names for f in gcfg.FIGURE_FILES[n]], ext=["pdf", "png"])
 
 
 TABLE_DATASETS = sorted({e["dataset"] for e in EXPERIMENTS if set(e["metrics"]) - {"accuracy"}})

@@ -46,15 +46,32 @@ def small_params() -> dict:
             model["sampler"] = {"name": "ddim", "steps": 5, "eps": 1.0e-3, "denoise": True}
         if "likelihood" in model:
             model["likelihood"].update(rtol=1.0e-3, atol=1.0e-3)
+        for key in ("hidden", "depth"):  # the five families' networks, at toy size
+            if key in model:
+                model[key] = 16 if key == "hidden" else 1
+        for player in ("generator", "discriminator"):
+            if player in model:
+                model[player] = {"hidden": 16, "depth": 1}
+        model.update({key: value for key, value in {"transforms": 1, "importance_samples": 4, "langevin_steps": 2,
+                                                     "sample_steps": 3, "buffer_size": 64}.items() if key in model})
+        if "snapshots" in training:
+            training["snapshots"] = [20, 60]
+        if "early_stopping" in training:
+            training["early_stopping"] = {"validation_fraction": 0.1, "every": 20, "patience": 2}
     params["datasets"]["ring"].update(n_train=500, n_test=100)
     params["evaluation"] = {
         "fid": {"feature_model": "classifier", "n_samples": 64, "reference": "test", "batch_size": 64},
         "nll": {"n_examples": 16, "batch_size": 16},
         "cost": {"n_samples": 8, "repeats": 1},
+        "reconstruction": {"n_examples": 16, "batch_size": 16},
+        "modes": {"n_samples": 64},
         "sweep": {"n_samples": 32, "samplers": [{"name": "euler_maruyama", "steps": [2, 4]},
                                                  {"name": "ode", "tolerance": [1.0e-1]}]},
     }
     params["figures"]["diffusion_samplers"]["grid"] = 3
+    params["figures"]["family_samples"]["grid"] = 2
+    params["figures"]["reconstructions"]["grid"] = 2
+    params["figures"]["kde_curse"] = {"dims": [1, 2], "sample_sizes": [16, 32], "repeats": 1}
     return params
 
 

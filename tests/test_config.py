@@ -36,6 +36,7 @@ def _mutate(path, value):
 
 
 DELETE = object()
+INDEX = {(e["dataset"], e["model"]): i for i, e in enumerate(DEFAULT["experiments"])}
 # (where, new value, text the one-line error must contain)
 BAD = [
     (["sede"], 1, "'sede' was unexpected"),
@@ -62,7 +63,20 @@ BAD = [
     (["experiments", 0, "dataset"], "cifar100", "unknown dataset 'cifar100'"),
     (["experiments", 2, "model"], "diffusion_xl", "unknown model 'diffusion_xl'"),
     (["experiments", 2, "metrics"], ["fid", "bleu"], "experiments.2.metrics"),
-    (["experiments", 3, "metrics"], ["fid"], "fid/accuracy need a labelled image dataset"),
+    (["experiments", INDEX["ring", "gaussian"], "metrics"], ["fid"], "fid/accuracy need a labelled image dataset"),
+    (["experiments", INDEX["digits", "gan"], "metrics"], ["reconstruction"], "'reconstruction' needs an auto-encoder"),
+    (["models", "gan", "objective"], "hinge", "models.gan.objective"),
+    (["models", "gan", "critic_steps"], 0, "models.gan.critic_steps"),
+    (["models", "gan", "generator", "hidden"], 0, "models.gan.generator.hidden"),
+    (["models", "gan", "training", "betas"], [0.5], "models.gan.training.betas"),
+    (["models", "vae", "importance_samples"], 0, "models.vae.importance_samples"),
+    (["models", "flow", "kind"], "glow", "models.flow.kind"),
+    (["models", "flow", "training", "early_stopping", "patience"], 0, "early_stopping.patience"),
+    (["models", "autoregressive", "output"], "logistic", "models.autoregressive.output"),
+    (["models", "ebm", "langevin_steps"], 0, "models.ebm.langevin_steps"),
+    (["models", "ebm", "temperature"], 1.0, "'temperature' was unexpected"),
+    (["figures", "mode_collapse", "models"], ["vae"], "figures.mode_collapse"),
+    (["figures", "kde_curse", "dims"], [], "figures.kde_curse.dims"),
     (["experiments", 1, "metrics"], ["sweep"], "sweep' needs a diffusion model"),
     (["evaluation", "fid", "feature_model"], "gaussian", "must be a classifier"),
     (["evaluation", "fid", "n_samples"], 1, "evaluation.fid.n_samples"),

@@ -57,6 +57,16 @@ def test_all_outputs_are_produced(pipeline):
     assert fid["fid"] > 0 and fid["provenance"]["config_hash"]
     ring = json.loads((pipeline / "results/ring/diffusion_toy/nll.json").read_text())
     assert "true_nll_bpd" in ring
+    for figure in ("family_samples", "mode_collapse", "reconstructions", "kde_curse"):
+        assert (pipeline / f"figures/{figure}.png").read_bytes()[:4] == b"\x89PNG", figure
+    # one row per family; what a family cannot have is n/a, never a number
+    rows = json.loads((pipeline / "results/tables/digits.json").read_text())
+    assert {"gan", "wgan", "vae", "flow", "autoregressive", "ebm", "diffusion_vp"} <= set(rows)
+    for family_without_likelihood in ("gan", "wgan", "ebm"):
+        assert rows[family_without_likelihood]["NLL (bits/dim)"] is None
+    assert rows["vae"]["ELBO (bits/dim)"] is not None and rows["vae"]["NLL kind"].startswith("IWAE")
+    modes = (pipeline / "results/digits/gan/modes.csv").read_text().splitlines()
+    assert len(modes) == 1 + 2 + 1  # header, the two snapshots of small_params, the final EMA weights
 
 
 def test_report_collects_figures_and_tables(pipeline):
@@ -98,6 +108,14 @@ def test_every_dvc_output_is_a_snakemake_output(tmp_path):
     snakemake_outputs = {line.split("\t")[0] for line in summary[1:] if line.strip()}
     missing = set(dvc_outputs(repo)) - snakemake_outputs
     assert not missing, f"DVC outputs that no Snakemake rule produces: {sorted(missing)}"
+
+
+def test_dvc_yaml_is_generated_from_the_default_params():
+    from genlab import config as cfg
+    from genlab.dvc import render
+    repo = Path(__file__).resolve().parents[1]
+    expected = render(cfg.load_params(repo / "params" / "default.yaml"))
+    assert (repo / "dvc.yaml").read_text() == expected, "dvc.yaml is stale: run `genlab dvc-yaml`"
 
 
 def test_slurm_profile_is_found_from_the_repo_root(tmp_path):

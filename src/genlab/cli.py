@@ -144,6 +144,12 @@ def cmd_kde_curse(args):
                                          params["seed"]))
 
 
+def cmd_dvc_yaml(args):
+    from genlab.dvc import render
+    from genlab.io import write_text
+    write_text(args.out, render(cfg.load_params(args.params), args.params))
+
+
 def cmd_figure(args):
     import papermill
     parameters = {}
@@ -194,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--out", required=True)
     sub = command("kde-curse", cmd_kde_curse, "KDE error against sample size and dimension (CSV)")
     sub.add_argument("--out", required=True)
+    sub = command("dvc-yaml", cmd_dvc_yaml, "write dvc.yaml: the outputs of the params file's experiments")
+    sub.add_argument("--out", default="dvc.yaml")
     sub = commands.add_parser("figure", help="execute a papermill notebook")
     sub.set_defaults(func=cmd_figure)
     sub.add_argument("--notebook", required=True)

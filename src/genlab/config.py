@@ -48,6 +48,13 @@ def validate(params: dict[str, Any], source: str = "params") -> dict[str, Any]:
     return params
 
 
+# Where each metric is written under results/{dataset}/{model}/: flat metrics JSON, curves CSV.
+METRIC_FILES = {"accuracy": "accuracy.json", "fid": "fid.json", "nll": "nll.json", "cost": "cost.json",
+                "reconstruction": "reconstruction.json", "sweep": "sweep.csv", "modes": "modes.csv"}
+# The figures/ files (PDF and PNG each) each figure block's notebook writes.
+FIGURE_FILES = {"diffusion_samplers": ["diffusion_samples", "fid_vs_nfe"], "family_samples": ["family_samples"],
+                "mode_collapse": ["mode_collapse"], "reconstructions": ["reconstructions"],
+                "kde_curse": ["kde_curse"]}
 # The metrics each figure reads from every experiment it draws.
 FIGURE_METRICS = {"diffusion_samplers": {"sweep", "fid"}, "family_samples": {"fid"}, "mode_collapse": {"modes"},
                   "reconstructions": {"reconstruction"}, "kde_curse": set()}

@@ -148,7 +148,7 @@ def mode_coverage(samples: torch.Tensor, dataset: Dataset, classifier: Classifie
     share n / modes, so a handful of stray samples does not make a collapsed model look diverse."""
     if classifier is not None:
         labels = torch.cat([classifier(samples[i:i + 1000]).argmax(1) for i in range(0, len(samples), 1000)])
-        modes, quality = int(dataset.meta["classes"]), 1.0
+        modes, quality = int(dataset.meta["classes"]), None  # the classifier assigns every sample
     else:
         mixture = GaussianMixture.from_meta(dataset.meta)
         x = samples.flatten(1).double()

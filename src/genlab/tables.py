@@ -21,6 +21,7 @@ COLUMNS = {  # column -> (metric file, key)
     "true NLL (bits/dim)": ("nll", "true_nll_bpd"),
     "recon. PSNR (dB)": ("reconstruction", "psnr"),
     "modes covered": ("modes", "modes_covered"),
+    "high-quality samples": ("modes", "high_quality"),
     "NFE": ("cost", "nfe"),
     "s / 1000 samples": ("cost", "seconds_per_1000"),
     "parameters": ("cost", "parameters"),
@@ -33,11 +34,13 @@ def _read(path: Path) -> dict[str, Any]:
 
 
 def _final_modes(path: Path) -> dict[str, Any]:
-    """The modes row of the final (EMA) weights, as 'covered/total'."""
+    """The modes row of the final (EMA) weights: 'covered/total', and for mixtures the fraction of samples
+    within 3 standard deviations of a mode (a Gaussian 'covers' every mode of the ring, but with 0.3)."""
     if not path.exists():
         return {}
     final = pd.read_csv(path).astype({"step": str}).set_index("step").loc["ema"]
-    return {"modes_covered": f"{int(final['modes_covered'])}/{int(final['modes'])}"}
+    return {"modes_covered": f"{int(final['modes_covered'])}/{int(final['modes'])}",
+            "high_quality": None if pd.isna(final["high_quality"]) else float(final["high_quality"])}
 
 
 def experiment_table(params: dict[str, Any], dataset: str, results_dir: str | Path = "results") -> pd.DataFrame:

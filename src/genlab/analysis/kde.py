@@ -68,7 +68,7 @@ def fitted_exponent(sample_sizes: np.ndarray, errors: np.ndarray) -> float:
     return float(np.polyfit(np.log(sample_sizes), np.log(errors), 1)[0])
 
 
-def samples_needed(relative_error: float, d: int, n_max: float = 1e15) -> float:
+def samples_needed(relative_error: float, d: int, n_max: float = 1e40) -> float:
     """Smallest n whose exact relative MISE (optimal bandwidth) is at most ``relative_error``, by
     bisection on log n; inf if even n_max samples do not reach it."""
     def error(n: float) -> float:
