@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.datasets import make_moons
 
 from genlab.data.mixtures import random_mixture, ring_mixture
 
@@ -56,6 +55,7 @@ def ring(rng, n, modes=8, radius=2.0, std=0.15):
 
 
 def moons(rng, n, noise=0.05):
+    from sklearn.datasets import make_moons  # imported here: sklearn costs every CLI call 0.7 s otherwise
     x, _ = make_moons(n_samples=n, noise=noise, random_state=int(rng.integers(2**31)))
     return (x - x.mean(0)) / x.std(0), {}
 
