@@ -65,6 +65,7 @@ def small_params() -> dict:
         "cost": {"n_samples": 8, "repeats": 1},
         "reconstruction": {"n_examples": 16, "batch_size": 16},
         "modes": {"n_samples": 64},
+        "intrinsic_dim": {"t0": 0.2, "n_points": 4, "baseline_points": 100, "baselines": ["MLE", "TwoNN"]},
         "sweep": {"n_samples": 32, "samplers": [{"name": "euler_maruyama", "steps": [2, 4]},
                                                  {"name": "ode", "tolerance": [1.0e-1]}]},
     }

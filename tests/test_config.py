@@ -65,6 +65,8 @@ BAD = [
     (["experiments", 2, "metrics"], ["fid", "bleu"], "experiments.2.metrics"),
     (["experiments", INDEX["ring", "gaussian"], "metrics"], ["fid"], "fid/accuracy need a labelled image dataset"),
     (["experiments", INDEX["digits", "gan"], "metrics"], ["reconstruction"], "'reconstruction' needs an auto-encoder"),
+    (["experiments", INDEX["digits", "vae"], "metrics"], ["intrinsic_dim"], "'intrinsic_dim' needs a score model"),
+    (["evaluation", "intrinsic_dim", "baselines"], ["PCA"], "evaluation.intrinsic_dim.baselines"),
     (["models", "gan", "objective"], "hinge", "models.gan.objective"),
     (["models", "gan", "critic_steps"], 0, "models.gan.critic_steps"),
     (["models", "gan", "generator", "hidden"], 0, "models.gan.generator.hidden"),

@@ -142,3 +142,33 @@ def test_cifar10_reader_on_python_batches(tmp_path):
     (directory / "test_batch").write_bytes(b"\x80\x04junk")
     with pytest.raises(DataError, match="test_batch is not a CIFAR-10 python batch"):
         make_dataset("cifar10", {"kind": "cifar10"}, seed=0, raw_dir=str(tmp_path))
+
+
+def test_squares_span_exactly_k_dimensions():
+    ds = make_dataset("sq", {"kind": "squares", "n_train": 500, "n_test": 10, "k": 5}, seed=0)
+    assert ds.x_train.shape == (500, 1, 8, 8) and ds.meta["intrinsic_dim"] == 5
+    assert ds.x_train.min() >= -1 and ds.x_train.max() <= 1
+    x = ds.x_train.reshape(500, -1)
+    s = np.linalg.svd(x - x.mean(0), compute_uv=False)  # affine image of [0, 1]^k: rank k
+    assert s[4] > 1 and s[5] < 1e-4
+    with pytest.raises(ValueError, match="do not fit"):
+        make_dataset("sq", {"kind": "squares", "n_train": 5, "n_test": 1, "k": 17}, seed=0)
+
+
+def test_blobs_are_a_2k_dimensional_image_manifold():
+    """The Jacobian of the centres-to-image map has rank 2k at random centres (finite differences)."""
+    from genlab.data.synthetic import blob_images
+    k, size, width = 3, 8, 1.0
+    ds = make_dataset("b", {"kind": "blobs", "n_train": 20, "n_test": 5, "k": k, "size": size}, seed=0)
+    assert ds.meta["intrinsic_dim"] == 2 * k and ds.x_train.shape == (20, 1, size, size)
+    centres = np.random.default_rng(1).uniform(1, size - 2, size=(1, k, 2))
+    h = 1e-5
+    columns = []
+    for j in range(2 * k):
+        step = np.zeros(2 * k)
+        step[j] = h
+        plus = blob_images(centres + step.reshape(1, k, 2), size, width)
+        minus = blob_images(centres - step.reshape(1, k, 2), size, width)
+        columns.append(((plus - minus) / (2 * h)).ravel())
+    s = np.linalg.svd(np.stack(columns, 1), compute_uv=False)
+    assert s[-1] > 1e-2 * s[0]  # full rank 2k: no direction of the centres leaves the image unchanged

@@ -90,6 +90,8 @@ def cmd_evaluate(args):
         metrics = evaluate.cost(model, exp, load_checkpoint(args.checkpoint, exp.hash), settings["cost"])
     elif args.metric == "reconstruction":
         metrics = evaluate.reconstruction(model, exp, dataset, settings["reconstruction"])
+    elif args.metric == "intrinsic_dim":
+        metrics = evaluate.intrinsic_dimension(model, exp, dataset, settings["intrinsic_dim"], exp.seed)
     else:  # sweep and modes: CSVs (DVC plots), not flat metrics files
         from genlab.io import write_csv
         if args.metric == "sweep":
@@ -144,6 +146,18 @@ def cmd_kde_curse(args):
                                          params["seed"]))
 
 
+def cmd_intrinsic_dim(args):
+    """The scikit-dimension baselines on any dataset file (the score-based estimate needs a trained
+    model: `genlab evaluate --metric intrinsic_dim`)."""
+    from genlab import evaluate
+    from genlab.data import load_dataset
+    from genlab.io import write_json
+    params = cfg.load_params(args.params)
+    dataset = load_dataset(args.data)
+    write_json(args.out, evaluate.intrinsic_dimension(None, None, dataset, params["evaluation"]["intrinsic_dim"],
+                                                      params["seed"]))
+
+
 def cmd_dvc_yaml(args):
     from genlab.dvc import render
     from genlab.io import write_text
@@ -188,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--no-progress", action="store_true")
     sub = command("evaluate", cmd_evaluate, "evaluate a trained experiment", experiment=True)
     sub.add_argument("--metric", required=True, choices=["accuracy", "fid", "nll", "cost", "reconstruction",
-                                                                "sweep", "modes"])
+                                                                "intrinsic_dim", "sweep", "modes"])
     sub.add_argument("--data", required=True)
     sub.add_argument("--checkpoint", required=True)
     sub.add_argument("--feature-net", help="classifier checkpoint (fid, sweep, modes on images)")
@@ -199,6 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--n", type=int, required=True)
     sub.add_argument("--out", required=True)
     sub = command("kde-curse", cmd_kde_curse, "KDE error against sample size and dimension (CSV)")
+    sub.add_argument("--out", required=True)
+    sub = command("intrinsic-dim", cmd_intrinsic_dim, "intrinsic-dimension baselines on a dataset file")
+    sub.add_argument("--data", required=True)
     sub.add_argument("--out", required=True)
     sub = command("dvc-yaml", cmd_dvc_yaml, "write dvc.yaml: the outputs of the params file's experiments")
     sub.add_argument("--out", default="dvc.yaml")

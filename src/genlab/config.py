@@ -50,7 +50,8 @@ def validate(params: dict[str, Any], source: str = "params") -> dict[str, Any]:
 
 # Where each metric is written under results/{dataset}/{model}/: flat metrics JSON, curves CSV.
 METRIC_FILES = {"accuracy": "accuracy.json", "fid": "fid.json", "nll": "nll.json", "cost": "cost.json",
-                "reconstruction": "reconstruction.json", "sweep": "sweep.csv", "modes": "modes.csv"}
+                "reconstruction": "reconstruction.json", "intrinsic_dim": "intrinsic_dim.json", "sweep": "sweep.csv",
+                "modes": "modes.csv"}
 # The figures/ files (PDF and PNG each) each figure block's notebook writes.
 FIGURE_FILES = {"diffusion_samplers": ["diffusion_samples", "fid_vs_nfe"], "family_samples": ["family_samples"],
                 "mode_collapse": ["mode_collapse"], "reconstructions": ["reconstructions"],
@@ -92,6 +93,9 @@ def check_references(params: dict[str, Any], source: str = "params") -> None:
             raise ConfigError(f"{where}.metrics: 'accuracy' is for classifier models only")
         if "sweep" in metrics and family != "diffusion":
             raise ConfigError(f"{where}.metrics: the sampler 'sweep' needs a diffusion model, "
+                              f"{exp['model']!r} is {family}")
+        if "intrinsic_dim" in metrics and family != "diffusion":
+            raise ConfigError(f"{where}.metrics: 'intrinsic_dim' needs a score model (diffusion), "
                               f"{exp['model']!r} is {family}")
         if "reconstruction" in metrics and family != "vae":
             raise ConfigError(f"{where}.metrics: 'reconstruction' needs an auto-encoder (vae), "

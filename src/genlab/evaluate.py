@@ -179,3 +179,29 @@ def modes(model: Family, exp: Experiment, dataset: Dataset, checkpoint: dict[str
         samples, _ = generate(model, settings["n_samples"], settings["n_samples"], exp.seed)
         rows.append({"step": step, **mode_coverage(samples, dataset, classifier and classifier.cpu())})
     return rows
+
+
+def intrinsic_dimension(model: Family | None, exp: Experiment | None, dataset: Dataset,
+                        settings: dict[str, Any], seed: int) -> dict[str, Any]:
+    """Intrinsic dimension of the data manifold (Stanczuk, Batzolis et al. 2024) from a trained score
+    model's spectrum at held-out points, beside the scikit-dimension baselines on the training points and
+    the ground truth when the dataset knows it. Without a model, the baselines alone."""
+    from genlab.methods.intrinsic_dim import estimate_intrinsic_dimension
+    from genlab.metrics.id_baselines import run_baselines
+    truth = dataset.meta.get("intrinsic_dim")
+    result: dict[str, Any] = {"true_dim": truth, "ambient_dim": dataset.dim}
+    if model is not None:
+        if not hasattr(model, "score"):
+            raise ConfigError(f"metric intrinsic_dim needs a score model (family diffusion), not {exp.family}")
+        x = torch.as_tensor(dataset.x_test[: settings["n_points"]]).to(model.device)
+        estimate = estimate_intrinsic_dimension(model.score, model.sde, x, settings["t0"],
+                                                settings.get("n_perturbations"), seed)
+        spectra = estimate["spectra"].cpu().double()
+        counts = torch.bincount(estimate["estimates"], minlength=dataset.dim + 1)
+        result.update(estimate=estimate["median"],
+                      histogram={str(d): int(c) for d, c in enumerate(counts) if c > 0},
+                      # the mean spectrum normalised by its largest value: the figure's curve
+                      mean_spectrum=(spectra / spectra[:, :1]).mean(0).tolist())
+    x_train = dataset.x_train[: settings["baseline_points"]]
+    result["baselines"] = run_baselines(x_train, settings["baselines"], seed)
+    return result

@@ -17,7 +17,7 @@ from genlab.data.dataset import Dataset
 SYNTHETIC: dict[str, Callable[..., Any]] = {
     "sphere": synthetic.sphere, "subspace": synthetic.subspace, "spaghetti": synthetic.spaghetti,
     "gaussian_mixture": synthetic.gaussian_mixture, "ring": synthetic.ring, "moons": synthetic.moons,
-    "checkerboard": synthetic.checkerboard,
+    "checkerboard": synthetic.checkerboard, "squares": synthetic.squares, "blobs": synthetic.blobs,
 }
 IMAGES: dict[str, Callable[..., Any]] = {"digits": images.digits, "mnist": images.mnist,
                                          "cifar10": images.cifar10}

@@ -68,3 +68,35 @@ def checkerboard(rng, n, squares=4):
     x = np.stack([i, j], axis=1) * cell - 2.0 + rng.uniform(0, cell, size=(n, 2))
     # density is 1 / (black area) on black squares: half the board is black
     return x, {"log_density_on_support": float(-np.log(0.5 * 16.0))}
+
+
+def squares(rng, n, k, size=8, side=2):
+    """Image manifold of known dimension k (linear): k non-overlapping side x side squares at positions fixed
+    for the dataset, each with its own brightness in [0, 1] per image; images (1, size, size) in [-1, 1]."""
+    cells = [(r, c) for r in range(0, size - side + 1, side) for c in range(0, size - side + 1, side)]
+    if k > len(cells):
+        raise ValueError(f"{k} squares of side {side} do not fit without overlap in a {size}x{size} image")
+    chosen = rng.choice(len(cells), k, replace=False)
+    masks = np.zeros((k, size, size))
+    for i, cell in enumerate(chosen):
+        r, c = cells[cell]
+        masks[i, r:r + side, c:c + side] = 1.0
+    brightness = rng.uniform(size=(n, k))
+    x = np.einsum("nk,khw->nhw", brightness, masks) * 2 - 1
+    return x[:, None], {"intrinsic_dim": k}
+
+
+def blob_images(centres: np.ndarray, size: int, width: float) -> np.ndarray:
+    """Images (n, size, size) of k Gaussian bumps with centres (n, k, 2), summed, mapped as 2 x - 1."""
+    grid = np.arange(size)
+    bumps_r = np.exp(-0.5 * ((grid[None, None, :] - centres[..., 0:1]) / width) ** 2)  # (n, k, size)
+    bumps_c = np.exp(-0.5 * ((grid[None, None, :] - centres[..., 1:2]) / width) ** 2)
+    return np.einsum("nkh,nkw->nhw", bumps_r, bumps_c) * 2 - 1
+
+
+def blobs(rng, n, k, size=8, width=1.0):
+    """Image manifold of known dimension 2k (curved): k Gaussian bumps of fixed width and brightness whose
+    centres move continuously over the image (each uniform in [1, size - 2]^2 per image), summed. The map
+    from the 2k centre coordinates to the image is smooth and of full rank 2k (tested)."""
+    centres = rng.uniform(1, size - 2, size=(n, k, 2))
+    return blob_images(centres, size, width)[:, None], {"intrinsic_dim": 2 * k}
