@@ -309,8 +309,10 @@ def train(model: Family, dataset: Dataset, training: dict[str, Any], run_dir: st
             optimizer.load_state_dict(state["optimizer"])
         _set_rng_state(state["rng"], batch_generator, parallel)
         step, rows, elapsed_before, window = state["step"], state["log"], state["elapsed_s"], state["window"]
-        snapshots = state["snapshots"]
-        if stopper is not None:
+        if "counts" not in window:  # a state written before per-key averaging: restart the log window
+            window = {"counts": {}, "sums": {}}
+        snapshots = state.get("snapshots") or {}
+        if stopper is not None and state.get("early_stopping"):
             stopper.state = state["early_stopping"]
         log.info("resuming %s from step %d", run_dir, step)
 
