@@ -49,8 +49,10 @@ def figure_outputs(name=None):
     return expand("figures/{name}.{ext}", name=[f for n in names for f in gcfg.FIGURE_FILES[n]], ext=["pdf", "png"])
 
 
-TABLE_DATASETS = sorted({e["dataset"] for e in EXPERIMENTS if set(e["metrics"]) - {"accuracy"}})
+TABLE_DATASETS = sorted({e["dataset"] for e in EXPERIMENTS if set(e["metrics"]) & gcfg.TABLE_METRICS})
 TABLES = expand("results/tables/{dataset}.{ext}", dataset=TABLE_DATASETS, ext=["csv", "tex", "json"])
 DATA = expand("data/processed/{dataset}.npz", dataset=sorted({e["dataset"] for e in EXPERIMENTS}))
 CHECKPOINTS = [f"results/{e['dataset']}/{e['model']}/checkpoint.pt" for e in EXPERIMENTS]
-ALL_TARGETS = DATA + CHECKPOINTS + metric_outputs(EXPERIMENTS) + figure_outputs() + TABLES
+ANALYSES = expand("results/analysis/intrinsic_dim.{ext}", ext=["csv", "tex", "json"]) \
+    if "intrinsic_dim" in config["figures"] else []
+ALL_TARGETS = DATA + CHECKPOINTS + metric_outputs(EXPERIMENTS) + figure_outputs() + TABLES + ANALYSES

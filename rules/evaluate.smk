@@ -29,7 +29,11 @@ rule evaluate:
         "results/{dataset}/{model}/{metric}.{ext}",
     params:
         config_hash=experiment_hash,
-        settings=lambda w: gcfg.config_hash(config["evaluation"]),
+        # the metric's own settings (and the FID block for the metrics that compute FIDs): changing one
+        # evaluation block reruns only its metric
+        settings=lambda w: gcfg.config_hash([config["evaluation"].get(w.metric),
+                                             config["evaluation"]["fid"] if w.metric in ("accuracy", "fid", "sweep")
+                                             else None]),
         feature_net=feature_net_flag,
     log:
         "results/logs/evaluate/{dataset}/{model}/{metric}.{ext}.log",

@@ -1,7 +1,7 @@
 # Figures and tables through papermill: the executed notebook is kept under results/notebooks/.
 rule figures_all:
     input:
-        figure_outputs() + TABLES,
+        figure_outputs() + TABLES + ANALYSES,
 
 
 def dataset_metric_files(dataset):
@@ -112,6 +112,32 @@ if "reconstructions" in config["figures"]:
         shell:
             "genlab figure --notebook {input.notebook} --executed {output.executed} "
             "-p samples={params.samples} -p metrics={params.metrics} -p grid={RECON[grid]} "
+            "-p figures_dir=figures 2> {log}"
+
+
+if "intrinsic_dim" in config["figures"]:
+    ID_RUNS = gcfg.figure_experiments(config["figures"]["intrinsic_dim"])
+
+    rule figure_intrinsic_dim:
+        input:
+            notebook="notebooks/intrinsic_dim.ipynb",
+            metrics=run_files(ID_RUNS, "intrinsic_dim.json"),
+        output:
+            "figures/intrinsic_dim_spectra.pdf",
+            report("figures/intrinsic_dim_spectra.png", caption="../report/intrinsic_dim.rst",
+                   category="Intrinsic dimension"),
+            csv=report("results/analysis/intrinsic_dim.csv", caption="../report/intrinsic_dim.rst",
+                       category="Intrinsic dimension"),
+            tex="results/analysis/intrinsic_dim.tex",
+            json="results/analysis/intrinsic_dim.json",
+            executed="results/notebooks/intrinsic_dim.ipynb",
+        params:
+            metrics=lambda w, input: joined(input.metrics),
+        log:
+            "results/logs/figures/intrinsic_dim.log",
+        shell:
+            "genlab figure --notebook {input.notebook} --executed {output.executed} "
+            "-p metrics={params.metrics} -p csv={output.csv} -p tex={output.tex} -p json_path={output.json} "
             "-p figures_dir=figures 2> {log}"
 
 

@@ -86,3 +86,31 @@ def test_cli_runs_the_baselines_on_any_dataset_file(tmp_path):
     result = json.loads(out.read_text())
     assert result["true_dim"] == 4 and result["ambient_dim"] == 64
     assert result["baselines"]["lPCA"] == 4  # the squares span an affine 4-D space: PCA is exact on it
+
+
+def test_table_and_spectrum_figure_from_metric_files(tmp_path):
+    """The notebook behind figures.intrinsic_dim: one table row per dataset, errors against the truth,
+    and the spectra figure."""
+    import json
+
+    import pandas as pd
+
+    from genlab import cli
+    files = []
+    for name, truth, estimate, ambient in (("sphere", 3, 3, 6), ("line", 1, 2, 6)):
+        spectrum = [1.0] * (ambient - estimate) + [0.01] * estimate
+        result = {"experiment": f"{name}/score_ve", "true_dim": truth, "ambient_dim": ambient,
+                  "estimate": estimate, "histogram": {str(estimate): 4}, "mean_spectrum": spectrum,
+                  "baselines": {"MLE": truth + 0.5, "lPCA": float(ambient)}}
+        files.append(tmp_path / f"{name}.json")
+        files[-1].write_text(json.dumps(result))
+    out = {ext: tmp_path / f"id.{ext}" for ext in ("csv", "tex", "json")}
+    assert cli.main(["figure", "--notebook", "notebooks/intrinsic_dim.ipynb", "--executed",
+                     str(tmp_path / "run.ipynb"), "-p", "metrics=" + ",".join(map(str, files)),
+                     "-p", f"csv={out['csv']}", "-p", f"tex={out['tex']}", "-p", f"json_path={out['json']}",
+                     "-p", f"figures_dir={tmp_path}"]) == 0
+    table = pd.read_csv(out["csv"]).set_index("model")
+    assert table.loc["sphere", "ours"] == 3 and table.loc["line", "ours exact (share of points)"] == 0
+    errors = table.loc["mean absolute error"]
+    assert float(errors["ours"]) == 0.5 and float(errors["MLE"]) == 0.5 and float(errors["lPCA"]) == 4.0
+    assert (tmp_path / "intrinsic_dim_spectra.png").read_bytes()[:4] == b"\x89PNG"

@@ -52,13 +52,15 @@ def validate(params: dict[str, Any], source: str = "params") -> dict[str, Any]:
 METRIC_FILES = {"accuracy": "accuracy.json", "fid": "fid.json", "nll": "nll.json", "cost": "cost.json",
                 "reconstruction": "reconstruction.json", "intrinsic_dim": "intrinsic_dim.json", "sweep": "sweep.csv",
                 "modes": "modes.csv"}
+# The metrics that make a row of a dataset's results table (results/tables/{dataset}.*).
+TABLE_METRICS = {"fid", "nll", "cost", "reconstruction", "modes"}
 # The figures/ files (PDF and PNG each) each figure block's notebook writes.
 FIGURE_FILES = {"diffusion_samplers": ["diffusion_samples", "fid_vs_nfe"], "family_samples": ["family_samples"],
                 "mode_collapse": ["mode_collapse"], "reconstructions": ["reconstructions"],
-                "kde_curse": ["kde_curse"]}
+                "kde_curse": ["kde_curse"], "intrinsic_dim": ["intrinsic_dim_spectra"]}
 # The metrics each figure reads from every experiment it draws.
 FIGURE_METRICS = {"diffusion_samplers": {"sweep", "fid"}, "family_samples": {"fid"}, "mode_collapse": {"modes"},
-                  "reconstructions": {"reconstruction"}, "kde_curse": set()}
+                  "reconstructions": {"reconstruction"}, "kde_curse": set(), "intrinsic_dim": {"intrinsic_dim"}}
 IMAGE_KINDS = ("digits", "mnist", "cifar10")
 
 

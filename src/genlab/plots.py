@@ -171,3 +171,23 @@ def save(fig, stem: str | Path) -> list[str]:
         paths.append(str(path))
     plt.close(fig)
     return paths
+
+
+def intrinsic_dim_spectra(results: list[tuple[str, dict]]):
+    """Per dataset, the mean normalised singular values of the score matrices (descending): the normal
+    space is the block of large values; the dashed line marks where the true dimension puts the gap,
+    the dotted one where our estimate put it."""
+    fig, axes = plt.subplots(1, len(results), figsize=(3.4 * len(results), 3.2), squeeze=False)
+    for ax, (label, result) in zip(axes[0], results):
+        spectrum = np.asarray(result["mean_spectrum"])
+        ax.semilogy(np.arange(1, len(spectrum) + 1), spectrum, marker=".", markersize=3)
+        if result["true_dim"] is not None:
+            ax.axvline(len(spectrum) - result["true_dim"] + 0.5, color="black", linestyle="--",
+                       label=f"true k = {result['true_dim']}")
+        ax.axvline(len(spectrum) - result["estimate"] + 0.5, color="red", linestyle=":",
+                   label=f"estimate {result['estimate']}")
+        ax.set(xlabel="singular value index", title=f"{label} (D = {len(spectrum)})")
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("normalised singular value")
+    fig.tight_layout()
+    return fig

@@ -96,3 +96,25 @@ def write_table(table: pd.DataFrame, csv_path: str | Path, tex_path: str | Path,
     if json_path is not None:
         records = table.set_index("model").astype(object).where(table.set_index("model").notna(), None)
         write_json(json_path, records.to_dict(orient="index"))
+
+
+def intrinsic_dim_table(metric_files: list[str | Path]) -> pd.DataFrame:
+    """One row per dataset: ambient and true dimension, our estimate (median over points, and the share of
+    points estimated exactly), and each scikit-dimension baseline; a last row of mean absolute errors over
+    the datasets whose dimension is known."""
+    rows = []
+    for path in metric_files:
+        result = _read(Path(path))
+        histogram = {int(k): v for k, v in result.get("histogram", {}).items()}
+        truth = result["true_dim"]
+        rows.append({"dataset": result["experiment"].split("/")[0], "D": result["ambient_dim"], "true": truth,
+                     "ours": result.get("estimate"),
+                     "ours exact (share of points)": (histogram.get(truth, 0) / sum(histogram.values())
+                                                      if histogram and truth is not None else None),
+                     **result["baselines"]})
+    table = pd.DataFrame(rows)
+    known = table[table["true"].notna()]
+    estimators = [c for c in table.columns if c not in ("dataset", "D", "true", "ours exact (share of points)")]
+    errors = {name: float((known[name].astype(float) - known["true"]).abs().mean()) for name in estimators}
+    table = pd.concat([table, pd.DataFrame([{"dataset": "mean absolute error", **errors}])], ignore_index=True)
+    return table.rename(columns={"dataset": "model"})  # write_table indexes rows by the first column
