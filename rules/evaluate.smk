@@ -12,7 +12,7 @@ def evaluation_inputs(wildcards):
     """Data and checkpoint, plus the FID feature net for the metrics that need it (fid, the sweep, and the
     class histograms of modes on images)."""
     inputs = trained_inputs(wildcards)
-    if wildcards.metric in ("fid", "sweep") or (wildcards.metric == "modes" and is_image(wildcards.dataset)):
+    if gcfg.needs_feature_net(wildcards.metric, config["datasets"][wildcards.dataset]["kind"]):
         inputs["feature_net"] = feature_net(wildcards)
     return inputs
 

@@ -74,7 +74,7 @@ def cmd_evaluate(args):
     dataset = load_dataset(args.data)
     model = _trained_model(exp, dataset, args.checkpoint, args.device)
     classifier = None
-    if args.metric in ("fid", "sweep") or (args.metric == "modes" and dataset.meta.get("image")):
+    if cfg.needs_feature_net(args.metric, dataset.meta["kind"]):
         if not args.feature_net:
             raise ConfigError(f"metric {args.metric} needs --feature-net (the dataset's classifier checkpoint)")
         feature_exp = cfg.experiment(params, exp.dataset_name, settings["fid"]["feature_model"])

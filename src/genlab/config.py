@@ -64,6 +64,11 @@ FIGURE_METRICS = {"diffusion_samplers": {"sweep", "fid"}, "family_samples": {"fi
 IMAGE_KINDS = ("digits", "mnist", "cifar10")
 
 
+def needs_feature_net(metric: str, dataset_kind: str) -> bool:
+    """Whether evaluating ``metric`` reads the dataset's FID feature net (classifier experiment)."""
+    return metric in ("fid", "sweep") or (metric == "modes" and dataset_kind in IMAGE_KINDS)
+
+
 def figure_experiments(figure: dict[str, Any]) -> list[tuple[str, str]]:
     """The (dataset, model) experiments a figure block draws: `dataset`/`datasets` x `model`/`models`."""
     datasets = figure.get("datasets", [figure["dataset"]] if "dataset" in figure else [])
@@ -112,9 +117,8 @@ def check_references(params: dict[str, Any], source: str = "params") -> None:
                                   f"{exp['dataset']!r} is {kind}")
     fid_model = params["evaluation"]["fid"]["feature_model"]
     for exp in params["experiments"]:
-        if "modes" in exp["metrics"] and datasets[exp["dataset"]]["kind"] in IMAGE_KINDS:
-            exp = {**exp, "metrics": [*exp["metrics"], "fid"]}  # class histograms need the feature net too
-        if "fid" in exp["metrics"] and (exp["dataset"], fid_model) not in pairs:
+        kind = datasets[exp["dataset"]]["kind"]
+        if any(needs_feature_net(m, kind) for m in exp["metrics"]) and (exp["dataset"], fid_model) not in pairs:
             raise ConfigError(f"{source}: evaluation.fid.feature_model: experiment {exp['dataset']}/"
                               f"{exp['model']} asks for fid, so {exp['dataset']}/{fid_model} must be an "
                               f"experiment too (the FID feature net)")

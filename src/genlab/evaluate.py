@@ -173,11 +173,12 @@ def modes(model: Family, exp: Experiment, dataset: Dataset, checkpoint: dict[str
         raise ConfigError(f"metric modes needs labelled images or a Gaussian mixture dataset; {exp.dataset_name} "
                           "is neither")
     rows = []
+    classifier = classifier.cpu() if classifier is not None else None
     final = {k: v.clone() for k, v in model.state_dict().items()}
     for step, weights in [*sorted((checkpoint.get("snapshots") or {}).items()), ("ema", final)]:
         model.load_state_dict(weights)
         samples, _ = generate(model, settings["n_samples"], settings["n_samples"], exp.seed)
-        rows.append({"step": step, **mode_coverage(samples, dataset, classifier and classifier.cpu())})
+        rows.append({"step": step, **mode_coverage(samples, dataset, classifier)})
     return rows
 
 

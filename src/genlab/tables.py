@@ -94,7 +94,8 @@ def write_table(table: pd.DataFrame, csv_path: str | Path, tex_path: str | Path,
     write_text(csv_path, table.to_csv(index=False, na_rep="n/a"))
     write_text(tex_path, to_latex(table, caption, label))
     if json_path is not None:
-        records = table.set_index("model").astype(object).where(table.set_index("model").notna(), None)
+        by_model = table.set_index("model")
+        records = by_model.astype(object).where(by_model.notna(), None)
         write_json(json_path, records.to_dict(orient="index"))
 
 
