@@ -53,6 +53,6 @@ TABLE_DATASETS = sorted({e["dataset"] for e in EXPERIMENTS if set(e["metrics"]) 
 TABLES = expand("results/tables/{dataset}.{ext}", dataset=TABLE_DATASETS, ext=["csv", "tex", "json"])
 DATA = expand("data/processed/{dataset}.npz", dataset=sorted({e["dataset"] for e in EXPERIMENTS}))
 CHECKPOINTS = [f"results/{e['dataset']}/{e['model']}/checkpoint.pt" for e in EXPERIMENTS]
-ANALYSES = expand("results/analysis/intrinsic_dim.{ext}", ext=["csv", "tex", "json"]) \
-    if "intrinsic_dim" in config["figures"] else []
+ANALYSES = [f"results/analysis/{name}.{ext}" for name in gcfg.ANALYSIS_TABLES
+            if name in config["figures"] for ext in ("csv", "tex", "json")]
 ALL_TARGETS = DATA + CHECKPOINTS + metric_outputs(EXPERIMENTS) + figure_outputs() + TABLES + ANALYSES

@@ -168,6 +168,66 @@ if "kde_curse" in config["figures"]:
             "-p curves={input.curves} -p figures_dir=figures 2> {log}"
 
 
+if "conditional_generation" in config["figures"]:
+    CONDITIONAL_RUNS = gcfg.figure_experiments(config["figures"]["conditional_generation"])
+
+    rule figure_conditional_generation:
+        input:
+            notebook="notebooks/conditional_generation.ipynb",
+            metrics=run_files(CONDITIONAL_RUNS, "conditional.json"),
+        output:
+            "figures/conditional_generation.pdf",
+            report("figures/conditional_generation.png", caption="../report/conditional_generation.rst",
+                   category="CDSM"),
+            csv=report("results/analysis/conditional_generation.csv", caption="../report/conditional_generation.rst",
+                       category="CDSM"),
+            tex="results/analysis/conditional_generation.tex",
+            json="results/analysis/conditional_generation.json",
+            executed="results/notebooks/conditional_generation.ipynb",
+        params:
+            metrics=lambda w, input: joined(input.metrics),
+        log:
+            "results/logs/figures/conditional_generation.log",
+        shell:
+            "genlab figure --notebook {input.notebook} --executed {output.executed} "
+            "-p metrics={params.metrics} -p csv={output.csv} -p tex={output.tex} -p json_path={output.json} "
+            "-p figures_dir=figures 2> {log}"
+
+
+if "cdsm_consistency" in config["figures"]:
+    CDSM = config["figures"]["cdsm_consistency"]
+
+    rule cdsm_consistency:
+        input:
+            "data/processed/{dataset}.npz",
+        output:
+            "results/analysis/cdsm/{dataset}.csv",
+        params:
+            settings=lambda w: gcfg.config_hash([config["seed"], CDSM, config["datasets"][w.dataset],
+                                                 [config["models"][m] for m in CDSM["estimators"]]]),
+        log:
+            "results/logs/analysis/cdsm_{dataset}.log",
+        shell:
+            "genlab cdsm-consistency --params {PARAMS} --data {input} --run-dir results/cdsm_runs/{wildcards.dataset} "
+            "--no-progress --out {output} 2> {log}"
+
+    rule figure_cdsm_consistency:
+        input:
+            notebook="notebooks/cdsm_consistency.ipynb",
+            curves=expand("results/analysis/cdsm/{dataset}.csv", dataset=CDSM["datasets"]),
+        output:
+            "figures/cdsm_consistency.pdf",
+            report("figures/cdsm_consistency.png", caption="../report/cdsm_consistency.rst", category="CDSM"),
+            executed="results/notebooks/cdsm_consistency.ipynb",
+        params:
+            curves=lambda w, input: joined(input.curves),
+        log:
+            "results/logs/figures/cdsm_consistency.log",
+        shell:
+            "genlab figure --notebook {input.notebook} --executed {output.executed} "
+            "-p curves={params.curves} -p figures_dir=figures 2> {log}"
+
+
 rule table:
     input:
         lambda w: dataset_metric_files(w.dataset),

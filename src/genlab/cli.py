@@ -92,6 +92,8 @@ def cmd_evaluate(args):
         metrics = evaluate.reconstruction(model, exp, dataset, settings["reconstruction"])
     elif args.metric == "intrinsic_dim":
         metrics = evaluate.intrinsic_dimension(model, exp, dataset, settings["intrinsic_dim"], exp.seed)
+    elif args.metric == "conditional":
+        metrics = evaluate.conditional(model, exp, dataset, classifier, settings["conditional"])
     else:  # sweep and modes: CSVs (DVC plots), not flat metrics files
         from genlab.io import write_csv
         if args.metric == "sweep":
@@ -144,6 +146,23 @@ def cmd_kde_curse(args):
     settings = params["figures"]["kde_curse"]
     write_csv(args.out, kde_error_curves(settings["dims"], settings["sample_sizes"], settings["repeats"],
                                          params["seed"]))
+
+
+def cmd_cdsm_consistency(args):
+    """One dataset of figures.cdsm_consistency: every estimator trained on n pairs, per n (CSV)."""
+    from genlab.data import load_dataset
+    from genlab.io import write_csv
+    from genlab.methods.cdsm import consistency_study
+    from genlab.train import resolve_device
+    params = cfg.load_params(args.params)
+    if "cdsm_consistency" not in params["figures"]:
+        raise ConfigError(f"{args.params}: figures.cdsm_consistency is not set; add it (see params/README.md)")
+    settings = params["figures"]["cdsm_consistency"]
+    dataset = load_dataset(args.data)
+    estimators = {name: params["models"][name] for name in settings["estimators"]}
+    rows = consistency_study(dataset, estimators, settings, params["seed"], args.run_dir,
+                             resolve_device(args.device or params["device"]), progress=not args.no_progress)
+    write_csv(args.out, rows)
 
 
 def cmd_intrinsic_dim(args):
@@ -201,8 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--run-dir", required=True)
     sub.add_argument("--no-progress", action="store_true")
     sub = command("evaluate", cmd_evaluate, "evaluate a trained experiment", experiment=True)
-    sub.add_argument("--metric", required=True, choices=["accuracy", "fid", "nll", "cost", "reconstruction",
-                                                                "intrinsic_dim", "sweep", "modes"])
+    sub.add_argument("--metric", required=True, choices=sorted(cfg.METRIC_FILES))
     sub.add_argument("--data", required=True)
     sub.add_argument("--checkpoint", required=True)
     sub.add_argument("--feature-net", help="classifier checkpoint (fid, sweep, modes on images)")
@@ -213,6 +231,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--n", type=int, required=True)
     sub.add_argument("--out", required=True)
     sub = command("kde-curse", cmd_kde_curse, "KDE error against sample size and dimension (CSV)")
+    sub.add_argument("--out", required=True)
+    sub = command("cdsm-consistency", cmd_cdsm_consistency, "conditional estimators' error against n (CSV)")
+    sub.add_argument("--data", required=True, help="a conditional_mixture dataset file")
+    sub.add_argument("--run-dir", required=True, help="where the estimators' checkpoints are kept")
+    sub.add_argument("--device")
+    sub.add_argument("--no-progress", action="store_true")
     sub.add_argument("--out", required=True)
     sub = command("intrinsic-dim", cmd_intrinsic_dim, "intrinsic-dimension baselines on a dataset file")
     sub.add_argument("--data", required=True)

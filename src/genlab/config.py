@@ -51,22 +51,26 @@ def validate(params: dict[str, Any], source: str = "params") -> dict[str, Any]:
 # Where each metric is written under results/{dataset}/{model}/: flat metrics JSON, curves CSV.
 METRIC_FILES = {"accuracy": "accuracy.json", "fid": "fid.json", "nll": "nll.json", "cost": "cost.json",
                 "reconstruction": "reconstruction.json", "intrinsic_dim": "intrinsic_dim.json", "sweep": "sweep.csv",
-                "modes": "modes.csv"}
+                "modes": "modes.csv", "conditional": "conditional.json"}
 # The metrics that make a row of a dataset's results table (results/tables/{dataset}.*).
 TABLE_METRICS = {"fid", "nll", "cost", "reconstruction", "modes"}
 # The figures/ files (PDF and PNG each) each figure block's notebook writes.
 FIGURE_FILES = {"diffusion_samplers": ["diffusion_samples", "fid_vs_nfe"], "family_samples": ["family_samples"],
                 "mode_collapse": ["mode_collapse"], "reconstructions": ["reconstructions"],
-                "kde_curse": ["kde_curse"], "intrinsic_dim": ["intrinsic_dim_spectra"]}
+                "kde_curse": ["kde_curse"], "intrinsic_dim": ["intrinsic_dim_spectra"],
+                "cdsm_consistency": ["cdsm_consistency"], "conditional_generation": ["conditional_generation"]}
 # The metrics each figure reads from every experiment it draws.
 FIGURE_METRICS = {"diffusion_samplers": {"sweep", "fid"}, "family_samples": {"fid"}, "mode_collapse": {"modes"},
-                  "reconstructions": {"reconstruction"}, "kde_curse": set(), "intrinsic_dim": {"intrinsic_dim"}}
+                  "reconstructions": {"reconstruction"}, "kde_curse": set(), "intrinsic_dim": {"intrinsic_dim"},
+                  "cdsm_consistency": set(), "conditional_generation": {"conditional"}}
+# Figure blocks whose notebook also writes a table, results/analysis/{name}.{csv,tex,json}.
+ANALYSIS_TABLES = ("intrinsic_dim", "conditional_generation")
 IMAGE_KINDS = ("digits", "mnist", "cifar10")
 
 
 def needs_feature_net(metric: str, dataset_kind: str) -> bool:
     """Whether evaluating ``metric`` reads the dataset's FID feature net (classifier experiment)."""
-    return metric in ("fid", "sweep") or (metric == "modes" and dataset_kind in IMAGE_KINDS)
+    return metric in ("fid", "sweep", "conditional") or (metric == "modes" and dataset_kind in IMAGE_KINDS)
 
 
 def figure_experiments(figure: dict[str, Any]) -> list[tuple[str, str]]:
@@ -104,16 +108,19 @@ def check_references(params: dict[str, Any], source: str = "params") -> None:
         if "intrinsic_dim" in metrics and family != "diffusion":
             raise ConfigError(f"{where}.metrics: 'intrinsic_dim' needs a score model (diffusion), "
                               f"{exp['model']!r} is {family}")
+        if (family == "conditional") != (metrics == {"conditional"}):
+            raise ConfigError(f"{where}.metrics: a conditional model ({exp['model']!r} is {family}) is evaluated by "
+                              f"metric 'conditional' alone, and 'conditional' needs family conditional")
         if "reconstruction" in metrics and family != "vae":
             raise ConfigError(f"{where}.metrics: 'reconstruction' needs an auto-encoder (vae), "
                               f"{exp['model']!r} is {family}")
         if "modes" in metrics and datasets[exp["dataset"]]["kind"] not in (*IMAGE_KINDS, "ring", "gaussian_mixture"):
             raise ConfigError(f"{where}.metrics: 'modes' needs labelled images or a Gaussian mixture, "
                               f"{exp['dataset']!r} is {datasets[exp['dataset']]['kind']}")
-        if "fid" in metrics or "accuracy" in metrics:
+        if metrics & {"fid", "accuracy", "conditional"}:
             kind = datasets[exp["dataset"]]["kind"]
             if kind not in IMAGE_KINDS:
-                raise ConfigError(f"{where}.metrics: fid/accuracy need a labelled image dataset, "
+                raise ConfigError(f"{where}.metrics: fid/accuracy/conditional need a labelled image dataset, "
                                   f"{exp['dataset']!r} is {kind}")
     fid_model = params["evaluation"]["fid"]["feature_model"]
     for exp in params["experiments"]:
@@ -124,6 +131,16 @@ def check_references(params: dict[str, Any], source: str = "params") -> None:
                               f"experiment too (the FID feature net)")
         if "fid" in exp["metrics"] and models[fid_model]["family"] != "classifier":
             raise ConfigError(f"{source}: evaluation.fid.feature_model: {fid_model!r} must be a classifier")
+    study = params["figures"].get("cdsm_consistency")
+    for dataset in study["datasets"] if study else []:
+        if datasets.get(dataset, {}).get("kind") != "conditional_mixture":
+            raise ConfigError(f"{source}: figures.cdsm_consistency.datasets: {dataset!r} must be a declared "
+                              f"dataset of kind conditional_mixture (its conditional score is analytic)")
+    for model in study["estimators"] if study else []:
+        block = models.get(model, {})
+        if block.get("family") != "conditional" or block["condition"]["kind"] != "given":
+            raise ConfigError(f"{source}: figures.cdsm_consistency.estimators: {model!r} must be a declared model "
+                              f"of family conditional with condition {{kind: given}}")
     for name, figure in params["figures"].items():
         for dataset, model in figure_experiments(figure):
             exp = next((e for e in params["experiments"] if (e["dataset"], e["model"]) == (dataset, model)), None)

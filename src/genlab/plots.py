@@ -191,3 +191,48 @@ def intrinsic_dim_spectra(results: list[tuple[str, dict]]):
     axes[0][0].set_ylabel("normalised singular value")
     fig.tight_layout()
     return fig
+
+
+def cdsm_consistency(curves: pd.DataFrame):
+    """Per dataset: (top) each estimator's error to the analytic conditional score, averaged over t, against
+    the number of training pairs n; (bottom) the error against t at the largest n, where CDiffE's bias sits
+    at large t. A last row: the empirical CDSM minimiser's error against n at fixed times."""
+    datasets = list(dict.fromkeys(curves["dataset"]))
+    fig, axes = plt.subplots(3, len(datasets), figsize=(4.2 * len(datasets), 10), squeeze=False)
+    trained = curves[curves["estimator"] != "empirical minimiser"]
+    for col, name in enumerate(datasets):
+        data = trained[trained["dataset"] == name]
+        for estimator, rows in data.groupby("estimator", sort=False):
+            mean = rows.groupby("n")["error"].mean()
+            axes[0, col].loglog(mean.index, mean.values, "o-", label=estimator.upper())
+            largest = rows[rows["n"] == rows["n"].max()]
+            axes[1, col].semilogy(largest["t"], largest["error"], label=estimator.upper())
+        axes[0, col].set(title=name, xlabel="training pairs n", ylabel="weighted L2 error (mean over t)")
+        axes[1, col].set(xlabel="t", ylabel=f"error at n = {int(data['n'].max())}")
+        minimiser = curves[(curves["dataset"] == name) & (curves["estimator"] == "empirical minimiser")]
+        times = sorted(minimiser["t"].unique())
+        for t in times[:: max(1, len(times) // 5)]:
+            rows = minimiser[minimiser["t"] == t]
+            axes[2, col].loglog(rows["n"], rows["error"], "o-", label=f"t = {t:.2f}")
+        axes[2, col].set(xlabel="training pairs n", ylabel="empirical minimiser's error")
+        for ax in axes[:, col]:
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def conditional_generation(results: list[tuple[str, dict]]):
+    """One row per experiment: held-out images, what the condition shows, and the conditional samples."""
+    fig, axes = plt.subplots(len(results), 3, figsize=(7.5, 1.4 * len(results)), squeeze=False)
+    for row, (name, result) in enumerate(results):
+        for col, key in enumerate(("truth", "observed", "sample")):
+            images = np.asarray(result["examples"][key])  # (N, 1, H, W) in [-1, 1], shown side by side
+            axes[row, col].imshow(np.concatenate(list(np.clip((images[:, 0] + 1) / 2, 0, 1)), 1),
+                                  cmap="gray_r", vmin=0, vmax=1)
+            axes[row, col].set_xticks([])
+            axes[row, col].set_yticks([])
+            if row == 0:
+                axes[row, col].set_title({"truth": "held-out", "observed": "condition", "sample": "sample"}[key])
+        axes[row, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -119,3 +119,16 @@ def intrinsic_dim_table(metric_files: list[str | Path]) -> pd.DataFrame:
     errors = {name: float((known[name].astype(float) - known["true"]).abs().mean()) for name in estimators}
     table = pd.concat([table, pd.DataFrame([{"dataset": "mean absolute error", **errors}])], ignore_index=True)
     return table.rename(columns={"dataset": "model"})  # write_table indexes rows by the first column
+
+
+def conditional_table(metric_files: list[str | Path]) -> pd.DataFrame:
+    """Conditional generation: one row per (task, estimator) with PSNR, SSIM and FID of the samples and the
+    share the feature net puts in the held-out example's class."""
+    rows = []
+    for path in metric_files:
+        result = _read(Path(path))
+        rows.append({"model": result["experiment"].split("/")[1], "task": result["task"],
+                     "estimator": result["estimator"].upper(), "PSNR (dB)": result["psnr"], "SSIM": result["ssim"],
+                     "FID": result["fid"], "class agreement": result["class_agreement"],
+                     "s/1000 samples": 1000 * result["seconds_per_sample"]})
+    return pd.DataFrame(rows)

@@ -65,8 +65,10 @@ class Dataset:
         arrays = {"x_train": self.x_train.astype(np.float32), "x_test": self.x_test.astype(np.float32),
                   "meta": np.array(json.dumps(self.meta, sort_keys=True))}
         if self.y_train is not None:
-            arrays["y_train"] = self.y_train.astype(np.int64)
-            arrays["y_test"] = self.y_test.astype(np.int64)
+            # class labels stay integers; condition vectors (conditional_mixture) stay floats
+            dtype = np.float32 if np.issubdtype(self.y_train.dtype, np.floating) else np.int64
+            arrays["y_train"] = self.y_train.astype(dtype)
+            arrays["y_test"] = self.y_test.astype(dtype)
         save_npz(path, **arrays)
 
 

@@ -41,13 +41,18 @@ class GaussianMixture:
         return self.means[components] + (chol @ z).squeeze(-1)
 
     def _perturbed(self, x: torch.Tensor, alpha, sigma):
-        """Per-example means (B,K,D) and covariances (B,K,D,D) of the perturbed mixture."""
+        """Per-example means (B,K,D) and covariances (B,K,D,D) of the perturbed mixture. alpha and sigma are
+        scalars, (B,) per example, or (B, D) per coordinate: the last perturbs blocks of coordinates at
+        different speeds (conditional scores: the condition's block left clean or diffused more slowly)."""
         x = x.to(torch.float64)
-        alpha = torch.as_tensor(alpha, dtype=torch.float64).reshape(-1, 1, 1, 1).expand(len(x), 1, 1, 1)
-        sigma = torch.as_tensor(sigma, dtype=torch.float64).reshape(-1, 1, 1, 1).expand(len(x), 1, 1, 1)
-        eye = torch.eye(self.dim, dtype=torch.float64)
-        covs = alpha**2 * self.covariances + sigma**2 * eye
-        means = alpha[..., 0] * self.means
+
+        def per_coordinate(value):
+            value = torch.as_tensor(value, dtype=torch.float64)
+            value = value.reshape(-1, 1) if value.dim() < 2 else value
+            return value.expand(len(x), self.dim)[:, None, :]  # (B, 1, D)
+        alpha, sigma = per_coordinate(alpha), per_coordinate(sigma)
+        covs = alpha[..., :, None] * self.covariances * alpha[..., None, :] + torch.diag_embed(sigma**2)
+        means = alpha * self.means
         return x, means, covs
 
     def component_log_probs(self, x: torch.Tensor, alpha=1.0, sigma=0.0):

@@ -18,6 +18,7 @@ SYNTHETIC: dict[str, Callable[..., Any]] = {
     "sphere": synthetic.sphere, "subspace": synthetic.subspace, "spaghetti": synthetic.spaghetti,
     "gaussian_mixture": synthetic.gaussian_mixture, "ring": synthetic.ring, "moons": synthetic.moons,
     "checkerboard": synthetic.checkerboard, "squares": synthetic.squares, "blobs": synthetic.blobs,
+    "conditional_mixture": synthetic.conditional_mixture,
 }
 IMAGES: dict[str, Callable[..., Any]] = {"digits": images.digits, "mnist": images.mnist,
                                          "cifar10": images.cifar10}
@@ -40,6 +41,9 @@ def make_dataset(name: str, config: dict[str, Any], seed: int, raw_dir: str = "d
     x, extra = SYNTHETIC[kind](rng, n_train + n_test, **options)
     meta.update(extra, source="synthetic", image=False)
     x = np.asarray(x, dtype=np.float32)
+    if "condition_dim" in extra:  # conditional data: the last coordinates are the condition vectors y
+        x, y = x[:, : -extra["condition_dim"]], x[:, -extra["condition_dim"]:]
+        return Dataset(x[:n_train], x[n_train:], y[:n_train], y[n_train:], meta).validate(name)
     return Dataset(x[:n_train], x[n_train:], meta=meta).validate(name)
 
 

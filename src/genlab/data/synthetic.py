@@ -48,6 +48,16 @@ def gaussian_mixture(rng, n, components, dim, spread=2.0, std_min=0.2, std_max=0
     return mixture.sample(n, g).numpy(), {"mixture": mixture.to_meta()}
 
 
+def conditional_mixture(rng, n, components, x_dim, y_dim, spread=2.0, std_min=0.3, std_max=1.0):
+    """Pairs (x, y) from a random Gaussian mixture on R^(x_dim + y_dim) with rotated covariances, so that x
+    and y are correlated within each component (components = 1: jointly Gaussian). The conditional score
+    of x_t given y is analytic (genlab.methods.cdsm): ground truth for the conditional estimators.
+    Returned joint; the registry splits the last y_dim coordinates off as the condition vectors."""
+    mixture = random_mixture(rng, components, x_dim + y_dim, spread, (std_min, std_max))
+    g = torch.Generator().manual_seed(int(rng.integers(2**31)))
+    return mixture.sample(n, g).numpy(), {"mixture": mixture.to_meta(), "condition_dim": y_dim}
+
+
 def ring(rng, n, modes=8, radius=2.0, std=0.15):
     mixture = ring_mixture(modes, radius, std)
     g = torch.Generator().manual_seed(int(rng.integers(2**31)))

@@ -7,6 +7,7 @@ from typing import Any
 
 from genlab.families.autoregressive import Autoregressive
 from genlab.families.base import Family
+from genlab.families.conditional import ConditionalDiffusion
 from genlab.families.diffusion import DiffusionModel
 from genlab.families.ebm import EnergyModel
 from genlab.families.flow import Flow
@@ -22,6 +23,7 @@ MODELS: dict[str, type[Family]] = {
     "autoregressive": Autoregressive,
     "ebm": EnergyModel,
     "diffusion": DiffusionModel,
+    "conditional": ConditionalDiffusion,  # CDSM estimators: CDE, CDiffE, CMDE
     "gaussian": GaussianBaseline,
     "classifier": Classifier,  # the FID feature net; trained by the same loop, not generative
 }
