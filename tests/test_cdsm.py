@@ -139,3 +139,13 @@ def test_conditional_family_config_errors():
     model = make_model(params["models"]["cde_label"], data.example_shape, data.meta)
     with pytest.raises(ConfigError, match="samples given a condition"):
         model.sample(2)
+
+
+def test_conditional_mixture_keeps_float_condition_vectors_through_a_file(tmp_path):
+    from genlab.data import load_dataset
+    data = make_dataset("c", {"kind": "conditional_mixture", "n_train": 20, "n_test": 5, "components": 2,
+                              "x_dim": 3, "y_dim": 2}, 0)
+    assert data.x_train.shape == (20, 3) and data.y_train.shape == (20, 2) and data.meta["condition_dim"] == 2
+    data.save(tmp_path / "c.npz")
+    loaded = load_dataset(tmp_path / "c.npz")
+    assert loaded.y_train.dtype == data.y_train.dtype and (loaded.y_train == data.y_train).all()

@@ -166,14 +166,32 @@ def cmd_cdsm_consistency(args):
 
 
 def cmd_intrinsic_dim(args):
-    """The scikit-dimension baselines on any dataset file (the score-based estimate needs a trained
-    model: `genlab evaluate --metric intrinsic_dim`)."""
+    """Intrinsic dimension of any dataset file: the scikit-dimension baselines, and with --model our
+    score-spectrum estimate from that params model block, trained on the file (or resumed) in --run-dir."""
     from genlab import evaluate
     from genlab.data import load_dataset
     from genlab.io import write_json
     params = cfg.load_params(args.params)
     dataset = load_dataset(args.data)
-    write_json(args.out, evaluate.intrinsic_dimension(None, None, dataset, params["evaluation"]["intrinsic_dim"],
+    model = None
+    if args.model:
+        from genlab.families import make_model
+        from genlab.train import load_trained, resolve_device, seed_everything, train
+        block = params["models"].get(args.model)
+        if block is None or block["family"] != "diffusion":
+            raise ConfigError(f"--model {args.model!r} must name a diffusion model block of {args.params} (a score "
+                              f"model); declared: {sorted(params['models'])}")
+        if not args.run_dir:
+            raise ConfigError("--model needs --run-dir, where the score model's checkpoint is kept")
+        config = {"data": dataset.meta.get("config"), "data_name": dataset.meta.get("name"), "model": block,
+                  "seed": params["seed"]}
+        seed_everything(params["seed"])
+        model = make_model(block, dataset.example_shape, dataset.meta)
+        device = resolve_device(args.device or params["device"])
+        train(model, dataset, block["training"], args.run_dir, seed=params["seed"], config_hash=cfg.config_hash(config),
+              config=config, device=device, progress=not args.no_progress)
+        model = load_trained(model, Path(args.run_dir) / "checkpoint.pt", cfg.config_hash(config)).to(device)
+    write_json(args.out, evaluate.intrinsic_dimension(model, None, dataset, params["evaluation"]["intrinsic_dim"],
                                                       params["seed"]))
 
 
@@ -238,8 +256,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--device")
     sub.add_argument("--no-progress", action="store_true")
     sub.add_argument("--out", required=True)
-    sub = command("intrinsic-dim", cmd_intrinsic_dim, "intrinsic-dimension baselines on a dataset file")
+    sub = command("intrinsic-dim", cmd_intrinsic_dim, "intrinsic dimension of a dataset file: baselines, and ours "
+                  "with --model")
     sub.add_argument("--data", required=True)
+    sub.add_argument("--model", help="a diffusion model block of the params file, trained on the data in --run-dir")
+    sub.add_argument("--run-dir")
+    sub.add_argument("--device")
+    sub.add_argument("--no-progress", action="store_true")
     sub.add_argument("--out", required=True)
     sub = command("dvc-yaml", cmd_dvc_yaml, "write dvc.yaml: the outputs of the params file's experiments")
     sub.add_argument("--out", default="dvc.yaml")

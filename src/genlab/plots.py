@@ -223,7 +223,7 @@ def cdsm_consistency(curves: pd.DataFrame):
 
 def conditional_generation(results: list[tuple[str, dict]]):
     """One row per experiment: held-out images, what the condition shows, and the conditional samples."""
-    fig, axes = plt.subplots(len(results), 3, figsize=(7.5, 1.4 * len(results)), squeeze=False)
+    fig, axes = plt.subplots(len(results), 3, figsize=(9, 0.45 * len(results) + 0.4), squeeze=False)
     for row, (name, result) in enumerate(results):
         for col, key in enumerate(("truth", "observed", "sample")):
             images = np.asarray(result["examples"][key])  # (N, 1, H, W) in [-1, 1], shown side by side

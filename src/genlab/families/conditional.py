@@ -50,7 +50,7 @@ class ConditionalDiffusion(DiffusionModel):
             raise ConfigError(f"condition_sde is read by estimator cmde only; remove it from this {estimator} block")
         super().__init__(example_shape, sde, network, loss, sampler, likelihood={"method": "none"},
                          cond_dim=condition_dim)
-        self.estimator, self.condition_options = estimator, dict(condition)
+        self.estimator, self.condition_options, self.condition_dim = estimator, dict(condition), condition_dim
         self.condition_sde = make_sde(condition_sde) if estimator == "cmde" else self.sde
 
     @classmethod
@@ -85,7 +85,7 @@ class ConditionalDiffusion(DiffusionModel):
         """The condition y (B, condition_dim) of examples x with their dataset labels/condition vectors."""
         kind = self.condition_options["kind"]
         if kind == "label":
-            return F.one_hot(labels.long(), self.network.cond.in_features).to(x.dtype)
+            return F.one_hot(labels.long(), self.condition_dim).to(x.dtype)
         if kind == "given":
             return labels.to(x.dtype).flatten(1)
         if kind == "inpaint":

@@ -37,8 +37,11 @@ class ResidualBlock(nn.Module):
 
 
 class ConditionalMLP(nn.Module):
-    """Residual MLP for vector data (or images flattened), conditioned on a scalar noise level and,
-    optionally, a conditioning vector of size cond_dim (FiLM in every block). Output shaped like x."""
+    """Residual MLP for vector data (or images flattened), conditioned on a scalar noise level (FiLM in
+    every block) and, optionally, a conditioning vector of size cond_dim concatenated to the input. Why the
+    input and not the FiLM embedding: a diffused condition y_t (CDiffE, CMDE) is noise at large t, and
+    added to the embedding it would blur the noise level every block relies on; as input features it
+    makes the network the joint score network (x_t, y_t) -> eps_x of Batzolis et al. Output shaped like x."""
 
     def __init__(self, example_shape, hidden: int = 256, depth: int = 3, embedding: int = 128,
                  dropout: float = 0.0, cond_dim: int = 0):
@@ -46,16 +49,15 @@ class ConditionalMLP(nn.Module):
         self.example_shape = tuple(example_shape)
         dim = math.prod(self.example_shape)
         self.noise_embedding = SinusoidalEmbedding(embedding)
-        self.cond = nn.Linear(cond_dim, embedding) if cond_dim else None
-        self.inp = nn.Linear(dim, hidden)
+        self.cond_dim = cond_dim
+        self.inp = nn.Linear(dim + cond_dim, hidden)
         self.blocks = nn.ModuleList(ResidualBlock(hidden, embedding, dropout) for _ in range(depth))
         self.out = nn.Sequential(nn.LayerNorm(hidden), nn.SiLU(), nn.Linear(hidden, dim))
 
     def forward(self, x: torch.Tensor, noise_level: torch.Tensor, cond: torch.Tensor | None = None):
         emb = self.noise_embedding(noise_level)
-        if self.cond is not None:
-            emb = emb + self.cond(cond)
-        h = self.inp(x.flatten(1))
+        inputs = x.flatten(1) if not self.cond_dim else torch.cat([x.flatten(1), cond.flatten(1).to(x.dtype)], 1)
+        h = self.inp(inputs)
         for block in self.blocks:
             h = block(h, emb)
         return self.out(h).view_as(x)
