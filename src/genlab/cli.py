@@ -92,6 +92,10 @@ def cmd_evaluate(args):
         metrics = evaluate.reconstruction(model, exp, dataset, settings["reconstruction"])
     elif args.metric == "intrinsic_dim":
         metrics = evaluate.intrinsic_dimension(model, exp, dataset, settings["intrinsic_dim"], exp.seed)
+    elif args.metric == "geodesic":
+        metrics = evaluate.geodesic(model, exp, dataset, settings["geodesic"])
+    elif args.metric == "rae":
+        metrics = evaluate.rae(model, exp, dataset, settings["rae"])
     elif args.metric == "conditional":
         metrics = evaluate.conditional(model, exp, dataset, classifier, settings["conditional"])
     else:  # sweep and modes: CSVs (DVC plots), not flat metrics files

@@ -51,7 +51,7 @@ def validate(params: dict[str, Any], source: str = "params") -> dict[str, Any]:
 # Where each metric is written under results/{dataset}/{model}/: flat metrics JSON, curves CSV.
 METRIC_FILES = {"accuracy": "accuracy.json", "fid": "fid.json", "nll": "nll.json", "cost": "cost.json",
                 "reconstruction": "reconstruction.json", "intrinsic_dim": "intrinsic_dim.json", "sweep": "sweep.csv",
-                "modes": "modes.csv", "conditional": "conditional.json"}
+                "modes": "modes.csv", "conditional": "conditional.json", "geodesic": "geodesic.json", "rae": "rae.json"}
 # The metrics that make a row of a dataset's results table (results/tables/{dataset}.*).
 TABLE_METRICS = {"fid", "nll", "cost", "reconstruction", "modes"}
 # The figures/ files (PDF and PNG each) each figure block's notebook writes.
@@ -111,6 +111,14 @@ def check_references(params: dict[str, Any], source: str = "params") -> None:
         if (family == "conditional") != (metrics == {"conditional"}):
             raise ConfigError(f"{where}.metrics: a conditional model ({exp['model']!r} is {family}) is evaluated by "
                               f"metric 'conditional' alone, and 'conditional' needs family conditional")
+        for metric in metrics & {"geodesic", "rae"}:
+            if family != "pullback":
+                raise ConfigError(f"{where}.metrics: {metric!r} needs a pullback flow, {exp['model']!r} is {family}")
+            if metric not in params["evaluation"]:
+                raise ConfigError(f"{where}.metrics: {metric!r} needs an evaluation.{metric} block (see params/README.md)")
+        if "geodesic" in metrics and datasets[exp["dataset"]]["kind"] != "banana":
+            raise ConfigError(f"{where}.metrics: 'geodesic' needs known geodesics (a banana dataset), "
+                              f"{exp['dataset']!r} is {datasets[exp['dataset']]['kind']}")
         if "reconstruction" in metrics and family != "vae":
             raise ConfigError(f"{where}.metrics: 'reconstruction' needs an auto-encoder (vae), "
                               f"{exp['model']!r} is {family}")

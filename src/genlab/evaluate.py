@@ -256,3 +256,51 @@ def intrinsic_dimension(model: Family | None, exp: Experiment | None, dataset: D
     x_train = dataset.x_train[: settings["baseline_points"]]
     result["baselines"] = run_baselines(x_train, settings["baselines"], seed)
     return result
+
+
+def banana_geodesic(spec: dict, x0: torch.Tensor, x1: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
+    """Ground-truth geodesics of a banana density (data/synthetic.BANANAS): psi^-1 of the straight line
+    between psi(x0) and psi(x1), psi(x) = (x1 - bend(x2), x2). Shape (P, T, 2)."""
+    from genlab.data.synthetic import banana_bend
+    def psi(x):
+        return torch.stack([x[..., 0] - banana_bend(spec, x[..., 1]), x[..., 1]], -1)
+    t = times[None, :, None]
+    u = (1 - t) * psi(x0)[:, None] + t * psi(x1)[:, None]
+    return torch.stack([u[..., 0] + banana_bend(spec, u[..., 1]), u[..., 1]], -1)
+
+
+@torch.no_grad()
+def geodesic(model: Family, exp: Experiment, dataset: Dataset, settings: dict[str, Any]) -> dict[str, Any]:
+    """Geodesic error of a pullback flow on a banana density: the mean distance, over random pairs of
+    held-out points and evenly spaced times, between the learned geodesic and the ground truth; also
+    relative to the mean distance between the pair's end points."""
+    if not hasattr(model, "geodesic"):
+        raise ConfigError(f"metric geodesic needs a pullback flow (family pullback), not {exp.family}")
+    if "banana" not in dataset.meta:
+        raise ConfigError(f"metric geodesic needs a dataset with known geodesics (kind banana); "
+                          f"{dataset.meta.get('name')} is {dataset.meta.get('kind')}")
+    x = torch.as_tensor(dataset.x_test, dtype=torch.float64)
+    generator = torch.Generator().manual_seed(exp.seed)
+    pairs = torch.randint(len(x), (settings["n_pairs"], 2), generator=generator)
+    x0, x1 = x[pairs[:, 0]], x[pairs[:, 1]]
+    times = torch.linspace(0, 1, settings["n_times"], dtype=torch.float64)
+    learned = model.geodesic(x0.float(), x1.float(), times.float()).cpu().double()
+    truth = banana_geodesic(dataset.meta["banana"], x0, x1, times)
+    error = (learned - truth).norm(dim=-1).mean(1)  # per pair, averaged over time
+    return {"geodesic_error": float(error.mean()), "geodesic_error_sem": float(error.std() / len(error) ** 0.5),
+            "relative_geodesic_error": float(error.mean() / (x1 - x0).norm(dim=-1).mean()),
+            "n_pairs": settings["n_pairs"], "n_times": settings["n_times"]}
+
+
+@torch.no_grad()
+def rae(model: Family, exp: Experiment, dataset: Dataset, settings: dict[str, Any]) -> dict[str, Any]:
+    """The Riemannian auto-encoder of a pullback flow: the latent dimensions kept at the configured eps
+    against the manifold's true dimension, the learned variance spectrum, and the held-out reconstruction
+    error when keeping d = 1..D coordinates."""
+    if not hasattr(model, "rae_dimension"):
+        raise ConfigError(f"metric rae needs a pullback flow (family pullback), not {exp.family}")
+    x = torch.as_tensor(dataset.x_test[: settings["n_examples"]]).to(model.device)
+    mse = [float((model.rae_reconstruct(x, keep) - x).flatten(1).pow(2).mean()) for keep in range(1, model.dim + 1)]
+    return {"true_dim": dataset.meta.get("intrinsic_dim"), "epsilon": settings["epsilon"],
+            "retained_dim": model.rae_dimension(settings["epsilon"]),
+            "variances": model.variances.sort(descending=True).values.tolist(), "mse_by_kept_dim": mse}

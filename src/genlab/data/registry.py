@@ -18,7 +18,8 @@ SYNTHETIC: dict[str, Callable[..., Any]] = {
     "sphere": synthetic.sphere, "subspace": synthetic.subspace, "spaghetti": synthetic.spaghetti,
     "gaussian_mixture": synthetic.gaussian_mixture, "ring": synthetic.ring, "moons": synthetic.moons,
     "checkerboard": synthetic.checkerboard, "squares": synthetic.squares, "blobs": synthetic.blobs,
-    "conditional_mixture": synthetic.conditional_mixture,
+    "conditional_mixture": synthetic.conditional_mixture, "banana": synthetic.banana,
+    "hemisphere": synthetic.hemisphere, "sinusoid": synthetic.sinusoid,
 }
 IMAGES: dict[str, Callable[..., Any]] = {"digits": images.digits, "mnist": images.mnist,
                                          "cifar10": images.cifar10}

@@ -110,3 +110,55 @@ def blobs(rng, n, k, size=8, width=1.0):
     from the 2k centre coordinates to the image is smooth and of full rank 2k (tested)."""
     centres = rng.uniform(1, size - 2, size=(n, k, 2))
     return blob_images(centres, size, width)[:, None], {"intrinsic_dim": 2 * k}
+
+
+# Banana densities (score-based pullback geometry, Diepeveen, Batzolis et al. 2024): x = psi^-1(u) with
+# u ~ N(0, diag(scale^2)) and psi(x) = (x1 - bend(x2), x2), a shear with unit Jacobian determinant, so the
+# density N(psi(x); 0, diag(scale^2)) is exact and the ground-truth geodesics are psi^-1 of straight lines.
+BANANAS = {
+    "single": {"bend": "parabola", "amplitude": 0.5, "frequency": 1.0, "scale": [0.25, 1.0]},
+    "squeezed": {"bend": "parabola", "amplitude": 0.5, "frequency": 1.0, "scale": [0.08, 1.0]},
+    "river": {"bend": "sine", "amplitude": 1.0, "frequency": 1.5, "scale": [0.25, 1.5]},
+}
+
+
+def banana_bend(spec: dict, x2):
+    """The curve x1 = bend(x2) the banana follows (works on numpy arrays and torch tensors)."""
+    if spec["bend"] == "parabola":
+        return spec["amplitude"] * x2**2
+    sin = np.sin if isinstance(x2, np.ndarray) else torch.sin
+    return spec["amplitude"] * sin(spec["frequency"] * x2)
+
+
+def banana(rng, n, variant="single"):
+    """Exact samples of a banana density (BANANAS); sampled through psi^-1 rather than by Langevin MCMC, so
+    the data carry no sampler bias."""
+    if variant not in BANANAS:
+        raise ValueError(f"unknown banana variant {variant!r}; choose one of {sorted(BANANAS)}")
+    spec = BANANAS[variant]
+    u = rng.normal(size=(n, 2)) * np.asarray(spec["scale"])
+    x = np.stack([u[:, 0] + banana_bend(spec, u[:, 1]), u[:, 1]], axis=1)
+    return x, {"banana": spec}
+
+
+def hemisphere(rng, n, k, ambient_dim, noise_std=0.01):
+    """The upper unit k-hemisphere (last coordinate >= 0, in R^(k+1)) embedded isometrically in R^D, plus
+    isotropic noise of noise_std (so that it has a density): intrinsic dimension k."""
+    if ambient_dim < k + 1:
+        raise ValueError(f"a {k}-hemisphere needs ambient_dim >= {k + 1}, got {ambient_dim}")
+    s = rng.normal(size=(n, k + 1))
+    s /= np.linalg.norm(s, axis=1, keepdims=True)
+    s[:, -1] = np.abs(s[:, -1])
+    x = s @ _frame(rng, ambient_dim, k + 1).T
+    return x + noise_std * rng.normal(size=x.shape), {"intrinsic_dim": k}
+
+
+def sinusoid(rng, n, k, ambient_dim, noise_std=0.01):
+    """A k-dimensional graph in R^D: k coordinates ~ U(-1, 1), each of the other D - k is the sine of a
+    random combination of them; rotated by a random orthogonal frame, plus noise: intrinsic dimension k."""
+    if ambient_dim <= k:
+        raise ValueError(f"sinusoid({k}, {ambient_dim}) needs ambient_dim > k")
+    z = rng.uniform(-1, 1, size=(n, k))
+    directions = rng.normal(size=(k, ambient_dim - k))
+    x = np.concatenate([z, np.sin(1.5 * z @ directions) / 2], axis=1) @ _frame(rng, ambient_dim, ambient_dim).T
+    return x + noise_std * rng.normal(size=x.shape), {"intrinsic_dim": k}
