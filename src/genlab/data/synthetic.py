@@ -115,10 +115,12 @@ def blobs(rng, n, k, size=8, width=1.0):
 # Banana densities (score-based pullback geometry, Diepeveen, Batzolis et al. 2024): x = psi^-1(u) with
 # u ~ N(0, diag(scale^2)) and psi(x) = (x1 - bend(x2), x2), a shear with unit Jacobian determinant, so the
 # density N(psi(x); 0, diag(scale^2)) is exact and the ground-truth geodesics are psi^-1 of straight lines.
+# Parameters of the paper's data (its code's sample_dataset.py): shear 1/9 and variances (1/4, 4) for the
+# single banana, (1/81, 4) squeezed; the river bends along sin(2 x2) with variances (1/25, 3).
 BANANAS = {
-    "single": {"bend": "parabola", "amplitude": 0.5, "frequency": 1.0, "scale": [0.25, 1.0]},
-    "squeezed": {"bend": "parabola", "amplitude": 0.5, "frequency": 1.0, "scale": [0.08, 1.0]},
-    "river": {"bend": "sine", "amplitude": 1.0, "frequency": 1.5, "scale": [0.25, 1.5]},
+    "single": {"bend": "parabola", "amplitude": 1 / 9, "frequency": 1.0, "scale": [1 / 2, 2.0]},
+    "squeezed": {"bend": "parabola", "amplitude": 1 / 9, "frequency": 1.0, "scale": [1 / 9, 2.0]},
+    "river": {"bend": "sine", "amplitude": 1.0, "frequency": 2.0, "scale": [1 / 5, 3**0.5]},
 }
 
 
@@ -153,12 +155,12 @@ def hemisphere(rng, n, k, ambient_dim, noise_std=0.01):
     return x + noise_std * rng.normal(size=x.shape), {"intrinsic_dim": k}
 
 
-def sinusoid(rng, n, k, ambient_dim, noise_std=0.01):
-    """A k-dimensional graph in R^D: k coordinates ~ U(-1, 1), each of the other D - k is the sine of a
-    random combination of them; rotated by a random orthogonal frame, plus noise: intrinsic dimension k."""
+def sinusoid(rng, n, k, ambient_dim, noise_std=0.03):
+    """The paper's sinusoid(K, N): z ~ N(0, 3 I_k) on the manifold, and each of the other D - k coordinates
+    is sin(<shear_j, z>) with shear_j ~ U[1, 2]^k, plus noise of noise_std: intrinsic dimension k."""
     if ambient_dim <= k:
         raise ValueError(f"sinusoid({k}, {ambient_dim}) needs ambient_dim > k")
-    z = rng.uniform(-1, 1, size=(n, k))
-    directions = rng.normal(size=(k, ambient_dim - k))
-    x = np.concatenate([z, np.sin(1.5 * z @ directions) / 2], axis=1) @ _frame(rng, ambient_dim, ambient_dim).T
+    z = rng.normal(size=(n, k)) * 3**0.5
+    shears = rng.uniform(1, 2, size=(k, ambient_dim - k))
+    x = np.concatenate([np.sin(z @ shears), z], axis=1)
     return x + noise_std * rng.normal(size=x.shape), {"intrinsic_dim": k}
