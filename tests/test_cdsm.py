@@ -81,8 +81,8 @@ def test_weighted_error_of_the_truth_is_zero_and_of_the_unconditional_score_is_n
 def test_cde_is_consistent_and_cdiffe_is_biased(tmp_path):
     """The consistency study at reduced scale: CDE's error to the analytic conditional score falls at
     every step of a decade of n (100, 300, 1000), and at n = 1000 CDiffE, whose minimiser conditions on
-    a diffused y_t, is worse than CDE. (Measured at default scale: CDE 0.47, 0.053, 0.0032, 0.0011 for
-    n = 100 ... 3000, CDiffE 0.0038 at n = 3000.)"""
+    a diffused y_t, is worse than CDE. (Measured at default scale: CDE 0.097, 0.0068, 0.0019, 0.0014 for
+    n = 100 ... 3000, CDiffE 0.0029 at n = 3000.)"""
     import yaml
 
     from genlab.methods.cdsm import consistency_study
