@@ -53,8 +53,7 @@ def test_empirical_cdsm_minimiser_converges_to_the_conditional_score():
     for n in (200, 2000, 20000):
         minimiser = empirical_cdsm_minimiser(torch.as_tensor(data.x_train[:n]), torch.as_tensor(data.y_train[:n]),
                                              1.0 * n ** (-1 / 5))
-        errors.append(weighted_error(lambda x_t, y, a, s, t: minimiser(x_t, y, a, s), mixture, sde, x0, y, times,
-                                     torch.Generator().manual_seed(0)))
+        errors.append(weighted_error(minimiser, mixture, sde, x0, y, times, torch.Generator().manual_seed(0)))
     errors = torch.stack(errors)  # (n, t)
     assert (errors[1:] < errors[:-1]).all(), errors
     assert (errors[-1] < errors[0] / 3).all(), errors

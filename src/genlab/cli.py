@@ -179,8 +179,7 @@ def cmd_intrinsic_dim(args):
     dataset = load_dataset(args.data)
     model = None
     if args.model:
-        from genlab.families import make_model
-        from genlab.train import load_trained, resolve_device, seed_everything, train
+        from genlab.train import fit, resolve_device
         block = params["models"].get(args.model)
         if block is None or block["family"] != "diffusion":
             raise ConfigError(f"--model {args.model!r} must name a diffusion model block of {args.params} (a score "
@@ -189,12 +188,8 @@ def cmd_intrinsic_dim(args):
             raise ConfigError("--model needs --run-dir, where the score model's checkpoint is kept")
         config = {"data": dataset.meta.get("config"), "data_name": dataset.meta.get("name"), "model": block,
                   "seed": params["seed"]}
-        seed_everything(params["seed"])
-        model = make_model(block, dataset.example_shape, dataset.meta)
-        device = resolve_device(args.device or params["device"])
-        train(model, dataset, block["training"], args.run_dir, seed=params["seed"], config_hash=cfg.config_hash(config),
-              config=config, device=device, progress=not args.no_progress)
-        model = load_trained(model, Path(args.run_dir) / "checkpoint.pt", cfg.config_hash(config)).to(device)
+        model = fit(block, dataset, args.run_dir, seed=params["seed"], config=config,
+                    device=resolve_device(args.device or params["device"]), progress=not args.no_progress)
     write_json(args.out, evaluate.intrinsic_dimension(model, None, dataset, params["evaluation"]["intrinsic_dim"],
                                                       params["seed"]))
 

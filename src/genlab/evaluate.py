@@ -138,11 +138,16 @@ def reconstruction(model: Family, exp: Experiment, dataset: Dataset, settings: d
             "n_examples": len(x)}
 
 
+def _value_range(dataset: Dataset) -> tuple[float, float]:
+    """The smallest and largest value in the training data ([-1, 1] for images)."""
+    return float(dataset.x_train.min()), float(dataset.x_train.max())
+
+
 def _psnr(estimate: torch.Tensor, truth: torch.Tensor, dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-example MSE and PSNR, the peak being the data's peak-to-peak range (2 for images in [-1, 1])."""
+    low, high = _value_range(dataset)
     mse = (estimate - truth).flatten(1).pow(2).mean(1).double()
-    peak = float(dataset.x_train.max() - dataset.x_train.min())
-    return mse, 10 * torch.log10(peak**2 / mse)
+    return mse, 10 * torch.log10((high - low) ** 2 / mse)
 
 
 def _ssim(estimate: torch.Tensor, truth: torch.Tensor, dataset: Dataset) -> torch.Tensor:
@@ -150,9 +155,14 @@ def _ssim(estimate: torch.Tensor, truth: torch.Tensor, dataset: Dataset) -> torc
     from torchmetrics.functional.image import structural_similarity_index_measure
     side = min(truth.shape[-2:])
     kernel = 11 if side >= 11 else 7 if side >= 7 else 3
-    data_range = float(dataset.x_train.max() - dataset.x_train.min())
+    low, high = _value_range(dataset)
     return structural_similarity_index_measure(estimate.double(), truth.double(), kernel_size=kernel,
-                                               data_range=data_range, reduction="none")
+                                               data_range=high - low, reduction="none")
+
+
+def _predicted_classes(classifier: Classifier, samples: torch.Tensor) -> torch.Tensor:
+    """The feature net's class for each sample, in batches of 1000."""
+    return torch.cat([classifier(samples[i:i + 1000]).argmax(1) for i in range(0, len(samples), 1000)])
 
 
 @torch.no_grad()
@@ -175,11 +185,11 @@ def conditional(model: Family, exp: Experiment, dataset: Dataset, classifier: Cl
     seconds = time.perf_counter() - started
     if not torch.isfinite(samples).all():
         raise NumericsError(f"{exp.name}: conditional samples contain NaN/inf; the model diverged")
-    samples = samples.clamp(float(dataset.x_train.min()), float(dataset.x_train.max()))
+    samples = samples.clamp(*_value_range(dataset))
     mse, psnr = _psnr(samples, x, dataset)
     ssim = _ssim(samples, x, dataset)
     classifier = classifier.cpu()
-    predicted = torch.cat([classifier(samples[i:i + 1000]).argmax(1) for i in range(0, len(samples), 1000)])
+    predicted = _predicted_classes(classifier, samples)
     shown = min(8, len(x))
     return {"task": model.condition_options["kind"], "estimator": model.estimator, "n_examples": len(x),
             "psnr": float(psnr.mean()), "psnr_sem": float(psnr.std() / len(psnr) ** 0.5), "mse": float(mse.mean()),
@@ -197,7 +207,7 @@ def mode_coverage(samples: torch.Tensor, dataset: Dataset, classifier: Classifie
     'high-quality' sample). A mode counts as covered when it receives at least ``min_share`` of its fair
     share n / modes, so a handful of stray samples does not make a collapsed model look diverse."""
     if classifier is not None:
-        labels = torch.cat([classifier(samples[i:i + 1000]).argmax(1) for i in range(0, len(samples), 1000)])
+        labels = _predicted_classes(classifier, samples)
         modes, quality = int(dataset.meta["classes"]), None  # the classifier assigns every sample
     else:
         mixture = GaussianMixture.from_meta(dataset.meta)
@@ -261,12 +271,9 @@ def intrinsic_dimension(model: Family | None, exp: Experiment | None, dataset: D
 def banana_geodesic(spec: dict, x0: torch.Tensor, x1: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
     """Ground-truth geodesics of a banana density (data/synthetic.BANANAS): psi^-1 of the straight line
     between psi(x0) and psi(x1), psi(x) = (x1 - bend(x2), x2). Shape (P, T, 2)."""
-    from genlab.data.synthetic import banana_bend
-    def psi(x):
-        return torch.stack([x[..., 0] - banana_bend(spec, x[..., 1]), x[..., 1]], -1)
+    from genlab.data.synthetic import banana_psi
     t = times[None, :, None]
-    u = (1 - t) * psi(x0)[:, None] + t * psi(x1)[:, None]
-    return torch.stack([u[..., 0] + banana_bend(spec, u[..., 1]), u[..., 1]], -1)
+    return banana_psi(spec, (1 - t) * banana_psi(spec, x0)[:, None] + t * banana_psi(spec, x1)[:, None], inverse=True)
 
 
 @torch.no_grad()

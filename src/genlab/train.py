@@ -259,6 +259,20 @@ def _lr_at(step: int, lr: float, warmup_steps: int) -> float:
     return lr * min(1.0, (step + 1) / warmup_steps) if warmup_steps > 0 else lr
 
 
+def fit(block: dict[str, Any], dataset: Dataset, run_dir: str | Path, *, seed: int, config: dict[str, Any],
+        device: torch.device, progress: bool = True) -> Family:
+    """Build the model block (seeded), train it on ``dataset`` in ``run_dir`` (or resume, or find it done),
+    and return it with its EMA weights: for commands that train their own runs (studies, any data file).
+    ``config`` is what determines the run; its hash guards the checkpoint."""
+    from genlab.config import config_hash
+    from genlab.families import make_model
+    seed_everything(seed)
+    model = make_model(block, dataset.example_shape, dataset.meta)
+    train(model, dataset, block["training"], run_dir, seed=seed, config_hash=config_hash(config), config=config,
+          device=device, progress=progress)
+    return load_trained(model, Path(run_dir) / "checkpoint.pt", config_hash(config)).to(device).eval()
+
+
 def train(model: Family, dataset: Dataset, training: dict[str, Any], run_dir: str | Path, *, seed: int,
           config_hash: str, config: dict[str, Any], device: torch.device, progress: bool = True) -> dict:
     """Train ``model`` (already constructed after seed_everything(seed)) and write its checkpoint."""

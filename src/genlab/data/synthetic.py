@@ -125,11 +125,16 @@ BANANAS = {
 
 
 def banana_bend(spec: dict, x2):
-    """The curve x1 = bend(x2) the banana follows (works on numpy arrays and torch tensors)."""
+    """The curve x1 = bend(x2) the banana follows."""
     if spec["bend"] == "parabola":
         return spec["amplitude"] * x2**2
-    sin = np.sin if isinstance(x2, np.ndarray) else torch.sin
-    return spec["amplitude"] * sin(spec["frequency"] * x2)
+    return spec["amplitude"] * torch.sin(spec["frequency"] * x2)
+
+
+def banana_psi(spec: dict, x: torch.Tensor, inverse: bool = False) -> torch.Tensor:
+    """psi(x) = (x1 - bend(x2), x2), or its inverse (u1 + bend(u2), u2), on (..., 2) tensors."""
+    bend = banana_bend(spec, x[..., 1])
+    return torch.stack([x[..., 0] + bend if inverse else x[..., 0] - bend, x[..., 1]], -1)
 
 
 def banana(rng, n, variant="single"):
@@ -139,8 +144,7 @@ def banana(rng, n, variant="single"):
         raise ValueError(f"unknown banana variant {variant!r}; choose one of {sorted(BANANAS)}")
     spec = BANANAS[variant]
     u = rng.normal(size=(n, 2)) * np.asarray(spec["scale"])
-    x = np.stack([u[:, 0] + banana_bend(spec, u[:, 1]), u[:, 1]], axis=1)
-    return x, {"banana": spec}
+    return banana_psi(spec, torch.as_tensor(u), inverse=True).numpy(), {"banana": spec}
 
 
 def hemisphere(rng, n, k, ambient_dim, noise_std=0.01):

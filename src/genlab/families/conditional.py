@@ -28,7 +28,6 @@ import torch
 import torch.nn.functional as F
 
 from genlab.diffusion.losses import dsm_loss
-from genlab.diffusion.samplers import SAMPLERS
 from genlab.diffusion.sde import make_sde
 from genlab.errors import ConfigError
 from genlab.families.diffusion import DiffusionModel
@@ -127,10 +126,7 @@ class ConditionalDiffusion(DiffusionModel):
         unconditional family."""
         if condition is None:
             raise ConfigError("a conditional model samples given a condition: use the metric 'conditional'")
-        options = {**self.sampler_options, **options}
-        sampler = SAMPLERS[options.pop("name")]
         condition = condition.to(self.device)
-        x_T = self.sde.prior_sample((n, *self.example_shape), generator=generator, device=self.device)
-        return sampler(lambda x, t: self.conditional_score(x, t, condition, generator), self.sde, x_T,
-                       generator=generator, **options)
+        return self._run_sampler(lambda x, t: self.conditional_score(x, t, condition, generator), n, generator,
+                                 options)
 

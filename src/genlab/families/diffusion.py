@@ -53,13 +53,18 @@ class DiffusionModel(Family):
         """Sample with the configured sampler; keyword options override it (e.g. name='ddim', steps=10).
         Naming another sampler keeps only the configured end time and denoising step, not the options
         that belong to the configured sampler (an ODE's rtol means nothing to Euler-Maruyama)."""
+        return self._run_sampler(self.score, n, generator, options)
+
+    def _run_sampler(self, score_fn, n, generator, options):
+        """The configured sampler, with ``options`` overriding it as described in ``sample``, run with
+        ``score_fn`` from the prior."""
         base = self.sampler_options
         if options.get("name", base["name"]) != base["name"]:
             base = {key: base[key] for key in ("eps", "denoise") if key in base}
         options = {**base, **options}
         sampler = SAMPLERS[options.pop("name")]
         x_T = self.sde.prior_sample((n, *self.example_shape), generator=generator, device=self.device)
-        return sampler(self.score, self.sde, x_T, generator=generator, **options)
+        return sampler(score_fn, self.sde, x_T, generator=generator, **options)
 
     def log_likelihood(self, x, generator=None):
         return ode_log_likelihood(self.score, self.sde, x.to(self.device), generator=generator,

@@ -28,7 +28,8 @@ from genlab.data.mixtures import GaussianMixture
 from genlab.errors import ConfigError
 from genlab.diffusion.sde import SDE
 
-ScoreEstimate = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]  # (x_t, y, t) -> score
+# A conditional score estimate: (x_t, y, alpha(t), sigma(t), t) -> score, all batched.
+ScoreEstimate = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def conditional_score(mixture: GaussianMixture, x_t: torch.Tensor, y: torch.Tensor, alpha, sigma,
@@ -49,7 +50,7 @@ def empirical_cdsm_minimiser(x_train: torch.Tensor, y_train: torch.Tensor, bandw
     """The closed-form minimiser of the kernel-localised empirical CDSM objective (module docstring)."""
     x_train, y_train = x_train.double(), y_train.double()
 
-    def score(x_t, y, alpha, sigma):
+    def score(x_t, y, alpha, sigma, t=None):  # the kernel depends on t only through alpha and sigma
         alpha, sigma = alpha.double()[:, None], sigma.double()[:, None]
         means = alpha[:, :, None] * x_train.T[None]  # (B, dx, n)
         log_w = (-torch.cdist(y.double(), y_train).pow(2) / (2 * bandwidth**2)
@@ -59,7 +60,7 @@ def empirical_cdsm_minimiser(x_train: torch.Tensor, y_train: torch.Tensor, bandw
     return score
 
 
-def weighted_error(estimate: Callable, mixture: GaussianMixture, sde: SDE, x0: torch.Tensor, y: torch.Tensor,
+def weighted_error(estimate: ScoreEstimate, mixture: GaussianMixture, sde: SDE, x0: torch.Tensor, y: torch.Tensor,
                    times: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Per-time error sigma(t)^2 E||estimate - grad_x log p(x_t | y)||^2 / dx on test pairs (x0, y).
     ``estimate(x_t, y, alpha, sigma, t)`` returns the estimator's conditional score."""
@@ -85,9 +86,7 @@ def consistency_study(dataset: Dataset, estimators: dict[str, dict], settings: d
     """Train every estimator on the first n training pairs for each n in settings['sample_sizes'] and
     measure its error to the analytic conditional score per time; the same for the empirical CDSM
     minimiser. Runs are checkpointed under run_root (a killed study resumes where it stopped)."""
-    from genlab.config import config_hash
-    from genlab.families import make_model
-    from genlab.train import load_trained, seed_everything, train
+    from genlab.train import fit
     mixture = GaussianMixture.from_meta(dataset.meta)
     x_test = torch.as_tensor(dataset.x_test[: settings["test_points"]])
     y_test = torch.as_tensor(dataset.y_test[: settings["test_points"]])
@@ -105,12 +104,8 @@ def consistency_study(dataset: Dataset, estimators: dict[str, dict], settings: d
         subset = Dataset(dataset.x_train[:n], dataset.x_test, dataset.y_train[:n], dataset.y_test, dataset.meta)
         for name, block in estimators.items():
             config = {"dataset": dataset.meta["config"], "model": block, "n": n, "seed": seed}
-            run_dir = Path(run_root) / f"{name}_n{n}"
-            seed_everything(seed)
-            model = make_model(block, subset.example_shape, subset.meta)
-            train(model, subset, block["training"], run_dir, seed=seed, config_hash=config_hash(config),
-                  config=config, device=device, progress=progress)
-            model = load_trained(model, run_dir / "checkpoint.pt", config_hash(config)).eval()
+            model = fit(block, subset, Path(run_root) / f"{name}_n{n}", seed=seed, config=config, device=device,
+                        progress=progress)
             sde = model.sde
             generator = torch.Generator(device=model.device).manual_seed(seed)
 
@@ -123,7 +118,6 @@ def consistency_study(dataset: Dataset, estimators: dict[str, dict], settings: d
         bandwidth = settings["bandwidth"] * n ** (-1.0 / (y_test.shape[1] + 4))
         minimiser = empirical_cdsm_minimiser(torch.as_tensor(subset.x_train), torch.as_tensor(subset.y_train),
                                              bandwidth)
-        record("empirical minimiser", n, weighted_error(lambda x_t, y, alpha, sigma, t: minimiser(x_t, y, alpha, sigma),
-                                                        mixture, sde, x_test, y_test, times,
+        record("empirical minimiser", n, weighted_error(minimiser, mixture, sde, x_test, y_test, times,
                                                         torch.Generator().manual_seed(seed)))
     return rows
