@@ -103,6 +103,10 @@ if "reconstructions" in config["figures"]:
         output:
             "figures/reconstructions.pdf",
             report("figures/reconstructions.png", caption="../report/reconstructions.rst", category="Families"),
+            csv=report("results/analysis/reconstructions.csv", caption="../report/reconstructions.rst",
+                       category="Families"),
+            tex="results/analysis/reconstructions.tex",
+            json="results/analysis/reconstructions.json",
             executed="results/notebooks/reconstructions.ipynb",
         params:
             samples=lambda w, input: joined(input.samples),
@@ -111,8 +115,8 @@ if "reconstructions" in config["figures"]:
             "results/logs/figures/reconstructions.log",
         shell:
             "genlab figure --notebook {input.notebook} --executed {output.executed} "
-            "-p samples={params.samples} -p metrics={params.metrics} -p grid={RECON[grid]} "
-            "-p figures_dir=figures 2> {log}"
+            "-p samples={params.samples} -p metrics={params.metrics} -p grid={RECON[grid]} -p csv={output.csv} "
+            "-p tex={output.tex} -p json_path={output.json} -p figures_dir=figures 2> {log}"
 
 
 if "intrinsic_dim" in config["figures"]:

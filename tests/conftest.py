@@ -49,6 +49,8 @@ def small_params() -> dict:
         for key in ("hidden", "depth"):  # the five families' networks, at toy size
             if key in model:
                 model[key] = 16 if key == "hidden" else 1
+        if "encoder" in model:  # ScoreVAE's time-dependent encoder
+            model["encoder"] = {"hidden": 16, "depth": 1, "embedding": 8}
         for player in ("generator", "discriminator"):
             if player in model:
                 model[player] = {"hidden": 16, "depth": 1}

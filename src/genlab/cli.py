@@ -50,11 +50,16 @@ def cmd_data(args):
 def cmd_train(args):
     from genlab.data import load_dataset
     from genlab.families import make_model
-    from genlab.train import resolve_device, seed_everything, train
+    from genlab.train import load_checkpoint, resolve_device, seed_everything, train
     params, exp = _experiment(args)
     dataset = load_dataset(args.data)
     seed_everything(exp.seed)
     model = make_model(exp.model, dataset.example_shape, dataset.meta)
+    pretrained = cfg.pretrained_experiment(params, exp.dataset_name, exp.model_name)
+    if pretrained is not None:  # a model on top of a frozen pretrained one (ScoreVAE): its weights first
+        if not args.pretrained:
+            raise ConfigError(f"{exp.name} starts from {pretrained.name}: pass its checkpoint with --pretrained")
+        model.load_pretrained(load_checkpoint(args.pretrained, pretrained.hash), args.pretrained)
     summary = train(model, dataset, exp.training, args.run_dir, seed=exp.seed, config_hash=exp.hash,
                     config=exp.resolved(), device=resolve_device(args.device or exp.device),
                     progress=not args.no_progress)
@@ -89,7 +94,7 @@ def cmd_evaluate(args):
     elif args.metric == "cost":
         metrics = evaluate.cost(model, exp, load_checkpoint(args.checkpoint, exp.hash), settings["cost"])
     elif args.metric == "reconstruction":
-        metrics = evaluate.reconstruction(model, exp, dataset, settings["reconstruction"])
+        metrics = evaluate.reconstruction(model, exp, dataset, classifier, settings["reconstruction"])
     elif args.metric == "intrinsic_dim":
         metrics = evaluate.intrinsic_dimension(model, exp, dataset, settings["intrinsic_dim"], exp.seed)
     elif args.metric == "geodesic":
@@ -235,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command("train", cmd_train, "train (or resume) an experiment", experiment=True)
     sub.add_argument("--data", required=True)
     sub.add_argument("--run-dir", required=True)
+    sub.add_argument("--pretrained", help="checkpoint of the model the params block's `pretrained` names (ScoreVAE)")
     sub.add_argument("--no-progress", action="store_true")
     sub = command("evaluate", cmd_evaluate, "evaluate a trained experiment", experiment=True)
     sub.add_argument("--metric", required=True, choices=sorted(cfg.METRIC_FILES))

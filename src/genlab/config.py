@@ -64,13 +64,15 @@ FIGURE_METRICS = {"diffusion_samplers": {"sweep", "fid"}, "family_samples": {"fi
                   "reconstructions": {"reconstruction"}, "kde_curse": set(), "intrinsic_dim": {"intrinsic_dim"},
                   "cdsm_consistency": set(), "conditional_generation": {"conditional"}}
 # Figure blocks whose notebook also writes a table, results/analysis/{name}.{csv,tex,json}.
-ANALYSIS_TABLES = ("intrinsic_dim", "conditional_generation")
+ANALYSIS_TABLES = ("intrinsic_dim", "conditional_generation", "reconstructions")
 IMAGE_KINDS = ("digits", "mnist", "cifar10")
+AUTOENCODERS = ("vae", "score_vae")  # families with encode/reconstruct: metric reconstruction
 
 
 def needs_feature_net(metric: str, dataset_kind: str) -> bool:
     """Whether evaluating ``metric`` reads the dataset's FID feature net (classifier experiment)."""
-    return metric in ("fid", "sweep", "conditional") or (metric == "modes" and dataset_kind in IMAGE_KINDS)
+    return metric in ("fid", "sweep", "conditional") or (metric in ("modes", "reconstruction")
+                                                         and dataset_kind in IMAGE_KINDS)
 
 
 def figure_experiments(figure: dict[str, Any]) -> list[tuple[str, str]]:
@@ -119,9 +121,17 @@ def check_references(params: dict[str, Any], source: str = "params") -> None:
         if "geodesic" in metrics and datasets[exp["dataset"]]["kind"] != "banana":
             raise ConfigError(f"{where}.metrics: 'geodesic' needs known geodesics (a banana dataset), "
                               f"{exp['dataset']!r} is {datasets[exp['dataset']]['kind']}")
-        if "reconstruction" in metrics and family != "vae":
-            raise ConfigError(f"{where}.metrics: 'reconstruction' needs an auto-encoder (vae), "
+        if "reconstruction" in metrics and family not in AUTOENCODERS:
+            raise ConfigError(f"{where}.metrics: 'reconstruction' needs an auto-encoder {AUTOENCODERS}, "
                               f"{exp['model']!r} is {family}")
+        pretrained = models[exp["model"]].get("pretrained")
+        if pretrained is not None:
+            if models.get(pretrained, {}).get("family") != "diffusion":
+                raise ConfigError(f"{source}: models.{exp['model']}.pretrained: {pretrained!r} must be a declared "
+                                  f"model of family diffusion (the frozen score model)")
+            if (exp["dataset"], pretrained) not in {(e["dataset"], e["model"]) for e in params["experiments"]}:
+                raise ConfigError(f"{where}: {exp['model']!r} starts from {exp['dataset']}/{pretrained}, so that "
+                                  f"must be an experiment too (its checkpoint is the pretrained model)")
         if "modes" in metrics and datasets[exp["dataset"]]["kind"] not in (*IMAGE_KINDS, "ring", "gaussian_mixture"):
             raise ConfigError(f"{where}.metrics: 'modes' needs labelled images or a Gaussian mixture, "
                               f"{exp['dataset']!r} is {datasets[exp['dataset']]['kind']}")
@@ -226,12 +236,24 @@ class Experiment:
 
 
 def experiment(params: dict[str, Any], dataset: str, model: str) -> Experiment:
+    """The experiment ``dataset``/``model``. A model block that names a ``pretrained`` model (ScoreVAE) gets
+    that model's block in its place, so the hash covers the pretrained config and the family can build it;
+    ``pretrained_experiment`` says where its weights come from."""
     for exp in params["experiments"]:
         if exp["dataset"] == dataset and exp["model"] == model:
-            return Experiment(dataset, model, params["datasets"][dataset], params["models"][model],
+            block = params["models"][model]
+            if "pretrained" in block:
+                block = {**block, "pretrained": params["models"][block["pretrained"]]}
+            return Experiment(dataset, model, params["datasets"][dataset], block,
                               tuple(exp["metrics"]), params["seed"], params["device"])
     known = ", ".join(f"{e['dataset']}/{e['model']}" for e in params["experiments"])
     raise ConfigError(f"no experiment {dataset}/{model} in params; declared: {known}")
+
+
+def pretrained_experiment(params: dict[str, Any], dataset: str, model: str) -> Experiment | None:
+    """The experiment whose checkpoint model ``model`` starts from on ``dataset`` (None if it names none)."""
+    name = params["models"][model].get("pretrained")
+    return experiment(params, dataset, name) if name else None
 
 
 def write_resolved_params(params: dict[str, Any], path: str | os.PathLike) -> str:

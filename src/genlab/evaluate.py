@@ -124,18 +124,49 @@ def sweep(model: Family, exp: Experiment, dataset: Dataset, classifier: Classifi
     return rows
 
 
-def reconstruction(model: Family, exp: Experiment, dataset: Dataset, settings: dict[str, Any]) -> dict[str, Any]:
-    """Reconstruction error of held-out examples (Fig 1.3): mean squared error per dimension and PSNR
-    with the data's peak-to-peak range as the peak (2 for images scaled to [-1, 1])."""
+def reconstruction(model: Family, exp: Experiment, dataset: Dataset, classifier: Classifier | None,
+                   settings: dict[str, Any]) -> dict[str, Any]:
+    """Auto-encoders on held-out examples (Fig 1.3): reconstruction MSE per dimension, PSNR with the data's
+    peak-to-peak range as the peak (2 for images in [-1, 1]) and, on images, SSIM and the FID of the
+    reconstructions (feature net, against the training set). Latents as representations (seed 1.2.4): the
+    held-out accuracy of a linear probe (multinomial logistic regression) on the encoder means, beside the
+    same probe on the raw inputs, for labelled data."""
     if not hasattr(model, "reconstruct"):
         raise ConfigError(f"metric reconstruction needs an auto-encoder; {exp.family} has no reconstruct()")
     x = torch.as_tensor(dataset.x_test[: settings["n_examples"]])
     generator = _generator(model, exp.seed)
     reconstructed = torch.cat([model.reconstruct(x[i:i + settings["batch_size"]], generator=generator).cpu()
-                               for i in range(0, len(x), settings["batch_size"])])
+                               for i in tqdm(range(0, len(x), settings["batch_size"]),
+                                             desc=f"reconstruct {exp.name}", leave=False)])
+    if not torch.isfinite(reconstructed).all():
+        raise NumericsError(f"{exp.name}: reconstructions contain NaN/inf; the model diverged")
     mse, psnr = _psnr(reconstructed, x, dataset)
-    return {"mse": float(mse.mean()), "psnr": float(psnr.mean()), "psnr_sem": float(psnr.std() / len(psnr) ** 0.5),
-            "n_examples": len(x)}
+    result = {"mse": float(mse.mean()), "psnr": float(psnr.mean()), "psnr_sem": float(psnr.std() / len(psnr) ** 0.5),
+              "n_examples": len(x), "latent_dim": model.latent_dim}
+    if classifier is not None:  # images
+        clamped = reconstructed.clamp(*_value_range(dataset))
+        result.update(ssim=float(_ssim(clamped, x, dataset).mean()),
+                      fid=frechet_distance(torch.as_tensor(dataset.x_train), clamped, classifier.cpu(), 1000))
+    if dataset.y_train is not None and dataset.meta.get("classes"):
+        result.update(probe_accuracy=linear_probe(model.latent, dataset), pixel_probe_accuracy=linear_probe(
+            lambda inputs: inputs.flatten(1), dataset))
+    return result
+
+
+def linear_probe(features, dataset: Dataset, batch_size: int = 1000) -> float:
+    """Test accuracy of multinomial logistic regression fitted on features(x) of the training split
+    (standardised with the training statistics)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    def embed(x):
+        x = torch.as_tensor(x)
+        return torch.cat([features(x[i:i + batch_size]).cpu() for i in range(0, len(x), batch_size)]).numpy()
+
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000))
+    probe.fit(embed(dataset.x_train), dataset.y_train)
+    return float(probe.score(embed(dataset.x_test), dataset.y_test))
 
 
 def _value_range(dataset: Dataset) -> tuple[float, float]:

@@ -132,3 +132,20 @@ def conditional_table(metric_files: list[str | Path]) -> pd.DataFrame:
                      "FID": result["fid"], "class agreement": result["class_agreement"],
                      "s/1000 samples": 1000 * result["seconds_per_sample"]})
     return pd.DataFrame(rows)
+
+
+def reconstruction_table(metric_files: list[str | Path]) -> pd.DataFrame:
+    """Auto-encoders (Fig 1.3 and ScoreVAE): one row per model with its latent size, reconstruction MSE,
+    PSNR, SSIM and FID of the reconstructions, and the linear-probe accuracy of its latents; a last row
+    holds the probe on the raw inputs, for reference."""
+    rows, pixels = [], None
+    for path in metric_files:
+        result = _read(Path(path))
+        rows.append({"model": result["experiment"].split("/")[1], "family": result["family"],
+                     "latent dim": result["latent_dim"], "MSE": result["mse"], "PSNR (dB)": result["psnr"],
+                     "SSIM": result.get("ssim"), "FID of reconstructions": result.get("fid"),
+                     "linear probe accuracy": result.get("probe_accuracy")})
+        pixels = result.get("pixel_probe_accuracy", pixels)
+    if pixels is not None:
+        rows.append({"model": "raw inputs", "linear probe accuracy": pixels})
+    return pd.DataFrame(rows)

@@ -14,6 +14,7 @@ from genlab.families.flow import Flow
 from genlab.families.gan import GAN
 from genlab.families.gaussian import GaussianBaseline
 from genlab.families.pullback import PullbackFlow
+from genlab.families.score_vae import ScoreVAE
 from genlab.families.vae import VAE
 from genlab.metrics.feature_net import Classifier
 
@@ -25,6 +26,7 @@ MODELS: dict[str, type[Family]] = {
     "ebm": EnergyModel,
     "diffusion": DiffusionModel,
     "conditional": ConditionalDiffusion,  # CDSM estimators: CDE, CDiffE, CMDE
+    "score_vae": ScoreVAE,  # an encoder steering a pretrained, frozen diffusion model
     "pullback": PullbackFlow,  # anisotropic, isometry-regularised flow: pullback geometry, RAE
     "gaussian": GaussianBaseline,
     "classifier": Classifier,  # the FID feature net; trained by the same loop, not generative

@@ -45,6 +45,11 @@ class VAE(Family):
         mean, log_std = self.encoder(x.flatten(1)).chunk(2, dim=-1)
         return mean, log_std.clamp(min=self.min_log_std)
 
+    @torch.no_grad()
+    def latent(self, x: torch.Tensor) -> torch.Tensor:
+        """The representation of x: the mean of q(z | x) (linear probes read it)."""
+        return self.encode(x.to(self.device))[0]
+
     def _decoder(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mean, log_std = self.decoder(z).chunk(2, dim=-1)
         return mean, log_std.clamp(min=self.min_log_std)

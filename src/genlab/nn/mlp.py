@@ -41,10 +41,11 @@ class ConditionalMLP(nn.Module):
     every block) and, optionally, a conditioning vector of size cond_dim concatenated to the input. Why the
     input and not the FiLM embedding: a diffused condition y_t (CDiffE, CMDE) is noise at large t, and
     added to the embedding it would blur the noise level every block relies on; as input features it
-    makes the network the joint score network (x_t, y_t) -> eps_x of Batzolis et al. Output shaped like x."""
+    makes the network the joint score network (x_t, y_t) -> eps_x of Batzolis et al. Output shaped like x,
+    or a vector of ``out_dim`` (a time-dependent encoder, e.g. ScoreVAE's q(z | x_t, t))."""
 
     def __init__(self, example_shape, hidden: int = 256, depth: int = 3, embedding: int = 128,
-                 dropout: float = 0.0, cond_dim: int = 0):
+                 dropout: float = 0.0, cond_dim: int = 0, out_dim: int | None = None):
         super().__init__()
         self.example_shape = tuple(example_shape)
         dim = math.prod(self.example_shape)
@@ -52,7 +53,8 @@ class ConditionalMLP(nn.Module):
         self.cond_dim = cond_dim
         self.inp = nn.Linear(dim + cond_dim, hidden)
         self.blocks = nn.ModuleList(ResidualBlock(hidden, embedding, dropout) for _ in range(depth))
-        self.out = nn.Sequential(nn.LayerNorm(hidden), nn.SiLU(), nn.Linear(hidden, dim))
+        self.out_dim = out_dim
+        self.out = nn.Sequential(nn.LayerNorm(hidden), nn.SiLU(), nn.Linear(hidden, out_dim or dim))
 
     def forward(self, x: torch.Tensor, noise_level: torch.Tensor, cond: torch.Tensor | None = None):
         emb = self.noise_embedding(noise_level)
@@ -60,4 +62,5 @@ class ConditionalMLP(nn.Module):
         h = self.inp(inputs)
         for block in self.blocks:
             h = block(h, emb)
-        return self.out(h).view_as(x)
+        out = self.out(h)
+        return out if self.out_dim else out.view_as(x)
