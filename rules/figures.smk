@@ -145,6 +145,60 @@ if "intrinsic_dim" in config["figures"]:
             "-p figures_dir=figures 2> {log}"
 
 
+if "pullback_geodesics" in config["figures"]:
+    GEODESIC_RUNS = gcfg.figure_experiments(config["figures"]["pullback_geodesics"])
+
+    rule figure_pullback_geodesics:
+        input:
+            notebook="notebooks/pullback_geodesics.ipynb",
+            metrics=run_files(GEODESIC_RUNS, "geodesic.json"),
+            nll=run_files(GEODESIC_RUNS, "nll.json"),
+            data=[f"data/processed/{dataset}.npz" for dataset in config["figures"]["pullback_geodesics"]["datasets"]],
+        output:
+            "figures/pullback_geodesics.pdf",
+            report("figures/pullback_geodesics.png", caption="../report/pullback_geodesics.rst",
+                   category="Pullback geometry"),
+            csv=report("results/analysis/pullback_geodesics.csv", caption="../report/pullback_geodesics.rst",
+                       category="Pullback geometry"),
+            tex="results/analysis/pullback_geodesics.tex",
+            json="results/analysis/pullback_geodesics.json",
+            executed="results/notebooks/pullback_geodesics.ipynb",
+        params:
+            metrics=lambda w, input: joined(input.metrics),
+            nll=lambda w, input: joined(input.nll),
+            data=lambda w, input: joined(input.data),
+        log:
+            "results/logs/figures/pullback_geodesics.log",
+        shell:
+            "genlab figure --notebook {input.notebook} --executed {output.executed} "
+            "-p metrics={params.metrics} -p nll={params.nll} -p data={params.data} -p csv={output.csv} "
+            "-p tex={output.tex} -p json_path={output.json} -p figures_dir=figures 2> {log}"
+
+
+if "rae" in config["figures"]:
+    RAE_RUNS = gcfg.figure_experiments(config["figures"]["rae"])
+
+    rule figure_rae:
+        input:
+            notebook="notebooks/rae.ipynb",
+            metrics=run_files(RAE_RUNS, "rae.json"),
+        output:
+            "figures/rae_spectra.pdf",
+            report("figures/rae_spectra.png", caption="../report/rae.rst", category="Pullback geometry"),
+            csv=report("results/analysis/rae.csv", caption="../report/rae.rst", category="Pullback geometry"),
+            tex="results/analysis/rae.tex",
+            json="results/analysis/rae.json",
+            executed="results/notebooks/rae.ipynb",
+        params:
+            metrics=lambda w, input: joined(input.metrics),
+        log:
+            "results/logs/figures/rae.log",
+        shell:
+            "genlab figure --notebook {input.notebook} --executed {output.executed} "
+            "-p metrics={params.metrics} -p csv={output.csv} -p tex={output.tex} -p json_path={output.json} "
+            "-p figures_dir=figures 2> {log}"
+
+
 if "kde_curse" in config["figures"]:
 
     rule kde_curse:

@@ -52,6 +52,18 @@ def test_flow_likelihood_and_isometry_penalty_match_autograd_jacobians():
     torch.testing.assert_close(geodesic[:, -1], x[2:], rtol=1e-4, atol=1e-4)
 
 
+def test_volume_term_is_the_absolute_log_determinant_of_the_jacobian():
+    torch.manual_seed(1)
+    model = PullbackFlow((2,), transforms=2, hidden=16, isometry=0.0, volume=1.0)
+    x = torch.randn(6, 2)
+    log_det = torch.stack([torch.linalg.slogdet(torch.autograd.functional.jacobian(
+        lambda v: model.encode(v[None])[0], point)).logabsdet for point in x])
+    outputs = model.loss({"x": x})
+    torch.testing.assert_close(outputs["volume"], log_det.abs().mean(), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(outputs["loss"], outputs["nll"] + log_det.abs().mean(), rtol=1e-4, atol=1e-5)
+    assert "isometry" not in outputs
+
+
 def test_rae_keeps_the_fewest_largest_variances_within_epsilon():
     model = PullbackFlow((4,), transforms=1, hidden=8)
     with torch.no_grad():

@@ -58,13 +58,15 @@ TABLE_METRICS = {"fid", "nll", "cost", "reconstruction", "modes"}
 FIGURE_FILES = {"diffusion_samplers": ["diffusion_samples", "fid_vs_nfe"], "family_samples": ["family_samples"],
                 "mode_collapse": ["mode_collapse"], "reconstructions": ["reconstructions"],
                 "kde_curse": ["kde_curse"], "intrinsic_dim": ["intrinsic_dim_spectra"],
-                "cdsm_consistency": ["cdsm_consistency"], "conditional_generation": ["conditional_generation"]}
+                "cdsm_consistency": ["cdsm_consistency"], "conditional_generation": ["conditional_generation"],
+                "pullback_geodesics": ["pullback_geodesics"], "rae": ["rae_spectra"]}
 # The metrics each figure reads from every experiment it draws.
 FIGURE_METRICS = {"diffusion_samplers": {"sweep", "fid"}, "family_samples": {"fid"}, "mode_collapse": {"modes"},
                   "reconstructions": {"reconstruction"}, "kde_curse": set(), "intrinsic_dim": {"intrinsic_dim"},
-                  "cdsm_consistency": set(), "conditional_generation": {"conditional"}}
+                  "cdsm_consistency": set(), "conditional_generation": {"conditional"},
+                  "pullback_geodesics": {"geodesic", "nll"}, "rae": {"rae"}}
 # Figure blocks whose notebook also writes a table, results/analysis/{name}.{csv,tex,json}.
-ANALYSIS_TABLES = ("intrinsic_dim", "conditional_generation", "reconstructions")
+ANALYSIS_TABLES = ("intrinsic_dim", "conditional_generation", "reconstructions", "pullback_geodesics", "rae")
 IMAGE_KINDS = ("digits", "mnist", "cifar10")
 AUTOENCODERS = ("vae", "score_vae")  # families with encode/reconstruct: metric reconstruction
 

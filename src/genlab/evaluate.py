@@ -307,6 +307,9 @@ def banana_geodesic(spec: dict, x0: torch.Tensor, x1: torch.Tensor, times: torch
     return banana_psi(spec, (1 - t) * banana_psi(spec, x0)[:, None] + t * banana_psi(spec, x1)[:, None], inverse=True)
 
 
+EXAMPLE_GEODESICS = 6  # geodesics kept in the metrics file for figures
+
+
 @torch.no_grad()
 def geodesic(model: Family, exp: Experiment, dataset: Dataset, settings: dict[str, Any]) -> dict[str, Any]:
     """Geodesic error of a pullback flow on a banana density: the mean distance, over random pairs of
@@ -327,7 +330,8 @@ def geodesic(model: Family, exp: Experiment, dataset: Dataset, settings: dict[st
     error = (learned - truth).norm(dim=-1).mean(1)  # per pair, averaged over time
     return {"geodesic_error": float(error.mean()), "geodesic_error_sem": float(error.std() / len(error) ** 0.5),
             "relative_geodesic_error": float(error.mean() / (x1 - x0).norm(dim=-1).mean()),
-            "n_pairs": settings["n_pairs"], "n_times": settings["n_times"]}
+            "n_pairs": settings["n_pairs"], "n_times": settings["n_times"],
+            "examples": {"learned": learned[:EXAMPLE_GEODESICS].tolist(), "truth": truth[:EXAMPLE_GEODESICS].tolist()}}
 
 
 @torch.no_grad()

@@ -236,3 +236,47 @@ def conditional_generation(results: list[tuple[str, dict]]):
         axes[row, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def pullback_geodesics(datasets: list[tuple[str, np.ndarray]], results: dict[tuple[str, str], dict]):
+    """One row per banana density: its data and example geodesics, ground truth (black, dashed) against each
+    model's pullback geodesic (one panel per model, titled with its geodesic error)."""
+    models = sorted({model for _, model in results}, key=[model for _, model in results].index)
+    fig, axes = plt.subplots(len(datasets), len(models), figsize=(3.2 * len(models), 3.0 * len(datasets)),
+                             squeeze=False)
+    for row, (dataset, points) in enumerate(datasets):
+        for col, model in enumerate(models):
+            ax, result = axes[row, col], results[(dataset, model)]
+            ax.scatter(points[:, 0], points[:, 1], s=1, alpha=0.15, color="grey", rasterized=True)
+            for truth, learned in zip(result["examples"]["truth"], result["examples"]["learned"]):
+                truth, learned = np.asarray(truth), np.asarray(learned)
+                ax.plot(truth[:, 0], truth[:, 1], "k--", linewidth=1)
+                ax.plot(learned[:, 0], learned[:, 1], linewidth=1.5)
+            ax.set_title(f"{dataset}\n{model}: error {result['geodesic_error']:.3f}", fontsize=8)
+            ax.set_xticks([]), ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def rae_spectra(results: list[tuple[str, dict]]):
+    """The Riemannian auto-encoder per manifold: the learned base variances in decreasing order (log scale;
+    the retained ones filled) with the true dimension marked, and the held-out reconstruction error against
+    the number of latent coordinates kept."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for name, result in results:
+        variances = np.asarray(result["variances"])
+        index = np.arange(1, len(variances) + 1)
+        line, = left.plot(index, variances, "-", label=f"{name}: K={result['true_dim']}, kept {result['retained_dim']}")
+        kept = index <= result["retained_dim"]
+        left.plot(index[kept], variances[kept], "o", color=line.get_color())
+        left.plot(index[~kept], variances[~kept], "o", mfc="none", color=line.get_color())
+        left.axvline(result["true_dim"] + 0.5, color=line.get_color(), linestyle=":", linewidth=1)
+        right.plot(index, result["mse_by_kept_dim"], "o-", color=line.get_color(), label=name)
+    left.set(yscale="log", xlabel="latent coordinate (by learned variance)", ylabel="learned variance",
+             title="learned base variances (filled: kept by the RAE)")
+    right.set(yscale="symlog", xlabel="latent coordinates kept", ylabel="held-out MSE per dimension",
+              title="RAE reconstruction error")
+    right.set_yscale("symlog", linthresh=1e-5)
+    left.legend(fontsize=7), right.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

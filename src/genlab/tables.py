@@ -149,3 +149,44 @@ def reconstruction_table(metric_files: list[str | Path]) -> pd.DataFrame:
     if pixels is not None:
         rows.append({"model": "raw inputs", "linear probe accuracy": pixels})
     return pd.DataFrame(rows)
+
+
+# Diepeveen, Batzolis et al. (2024), Table 1: geodesic error of the method (anisotropic, isometric flow)
+PAPER_GEODESIC_ERROR = {"single": 0.0315, "squeezed": 0.0180, "river": 0.1691}
+
+
+def geodesic_table(metric_files: list[str | Path], nll_files: list[str | Path] | None = None,
+                   variants: dict[str, str] | None = None) -> pd.DataFrame:
+    """Pullback geodesics on the banana densities: one row per (dataset, model) with the geodesic error
+    (mean distance to the ground-truth geodesic, its standard error, and relative to the end points'
+    distance), the held-out NLL when measured, and the paper's figure for the method on that density."""
+    nll = {}
+    for path in nll_files or []:
+        result = _read(Path(path))
+        nll[result["experiment"]] = result.get("nll_bpd")
+    rows = []
+    for path in metric_files:
+        result = _read(Path(path))
+        dataset, model = result["experiment"].split("/")
+        variant = (variants or {}).get(dataset)
+        rows.append({"model": f"{dataset}/{model}", "dataset": dataset, "flow": model,
+                     "geodesic error": result["geodesic_error"], "s.e.": result["geodesic_error_sem"],
+                     "relative error": result["relative_geodesic_error"], "NLL (bits/dim)": nll.get(result["experiment"]),
+                     "paper (method)": PAPER_GEODESIC_ERROR.get(variant)})
+    return pd.DataFrame(rows)
+
+
+def rae_table(metric_files: list[str | Path]) -> pd.DataFrame:
+    """The Riemannian auto-encoder per manifold: true dimension, coordinates kept at the configured eps, the
+    variance share discarded, and the held-out MSE at the kept and at the true dimension."""
+    rows = []
+    for path in metric_files:
+        result = _read(Path(path))
+        variances = result["variances"]
+        kept, truth = result["retained_dim"], result["true_dim"]
+        rows.append({"model": result["experiment"], "ambient dim": len(variances), "true dim": truth,
+                     "retained dim": kept, "epsilon": result["epsilon"],
+                     "discarded variance share": sum(variances[kept:]) / sum(variances),
+                     "MSE at retained dim": result["mse_by_kept_dim"][kept - 1],
+                     "MSE at true dim": result["mse_by_kept_dim"][truth - 1] if truth else None})
+    return pd.DataFrame(rows)
