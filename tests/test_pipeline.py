@@ -57,7 +57,8 @@ def test_all_outputs_are_produced(pipeline):
     assert fid["fid"] > 0 and fid["provenance"]["config_hash"]
     ring = json.loads((pipeline / "results/ring/diffusion_toy/nll.json").read_text())
     assert "true_nll_bpd" in ring
-    for figure in ("family_samples", "mode_collapse", "reconstructions", "kde_curse"):
+    for figure in ("family_samples", "mode_collapse", "reconstructions", "kde_curse", "pullback_geodesics",
+                   "rae_spectra"):
         assert (pipeline / f"figures/{figure}.png").read_bytes()[:4] == b"\x89PNG", figure
     # one row per family; what a family cannot have is n/a, never a number
     rows = json.loads((pipeline / "results/tables/digits.json").read_text())
@@ -65,6 +66,11 @@ def test_all_outputs_are_produced(pipeline):
     for family_without_likelihood in ("gan", "wgan", "ebm"):
         assert rows[family_without_likelihood]["NLL (bits/dim)"] is None
     assert rows["vae"]["ELBO (bits/dim)"] is not None and rows["vae"]["NLL kind"].startswith("IWAE")
+    autoencoders = json.loads((pipeline / "results/analysis/reconstructions.json").read_text())
+    assert {"vae", "score_vae", "raw inputs"} <= set(autoencoders)
+    assert autoencoders["score_vae"]["latent dim"] == autoencoders["vae"]["latent dim"]
+    geodesics = json.loads((pipeline / "results/analysis/pullback_geodesics.json").read_text())
+    assert len(geodesics) == 12 and all(row["geodesic error"] > 0 for row in geodesics.values())
     modes = (pipeline / "results/digits/gan/modes.csv").read_text().splitlines()
     assert len(modes) == 1 + 2 + 1  # header, the two snapshots of small_params, the final EMA weights
 

@@ -19,8 +19,8 @@ PRETRAINED = {"family": "diffusion", "sde": {"kind": "vp", "beta_min": 0.1, "bet
               "loss": {"weighting": "simple", "importance_sampling": False, "eps": 1.0e-5},
               "sampler": {"name": "euler_maruyama", "steps": 200, "eps": 1.0e-3, "denoise": True},
               "likelihood": {"method": "exact"}}
-TRAINING = {"steps": 1500, "batch_size": 256, "lr": 2.0e-3, "warmup_steps": 50, "weight_decay": 0.0, "grad_clip": 1.0,
-            "ema_decay": 0.995, "checkpoint_every": 1500, "log_every": 100, "dequantize": False,
+TRAINING = {"steps": 500, "batch_size": 256, "lr": 3.0e-3, "warmup_steps": 50, "weight_decay": 0.0, "grad_clip": 1.0,
+            "ema_decay": 0.99, "checkpoint_every": 500, "log_every": 100, "dequantize": False,
             "mixed_precision": "none"}
 
 
@@ -54,11 +54,11 @@ def test_decoder_score_is_pretrained_score_plus_grad_log_posterior():
 def test_training_moves_the_encoder_only_and_the_latent_keeps_the_mode(tmp_path):
     """Ring of 8 Gaussians: a pretrained score model, then ScoreVAE with a 2-D latent. Reconstructions must
     land in the original's mode far more often than chance (1/8), and the pretrained weights stay frozen."""
-    ring = make_dataset("ring", {"kind": "ring", "n_train": 4000, "n_test": 200, "modes": 8, "radius": 2.0,
+    ring = make_dataset("ring", {"kind": "ring", "n_train": 2000, "n_test": 200, "modes": 8, "radius": 2.0,
                                  "std": 0.2}, 0)
     torch.manual_seed(0)
     pretrained = make_model(PRETRAINED, ring.example_shape, ring.meta)
-    train(pretrained, ring, {**TRAINING, "steps": 2000, "checkpoint_every": 2000}, tmp_path / "pre", seed=0,
+    train(pretrained, ring, {**TRAINING, "steps": 1000, "checkpoint_every": 1000}, tmp_path / "pre", seed=0,
           config_hash="p", config={}, device=torch.device("cpu"), progress=False)
     pretrained = load_trained(pretrained, tmp_path / "pre" / "checkpoint.pt", "p")
 
@@ -100,3 +100,20 @@ def test_params_must_name_a_pretrained_diffusion_experiment():
     params["figures"]["family_samples"]["models"].remove("diffusion_vp")
     with pytest.raises(ConfigError, match="digits/diffusion_vp, so that must be an experiment too"):
         cfg.check_references(params)
+
+
+def test_train_needs_the_pretrained_checkpoint_and_refuses_a_corrupt_one(tmp_path, capsys):
+    import yaml
+
+    from genlab import cli
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(small_params()))
+    common = ["--params", str(tmp_path / "p.yaml"), "--dataset", "digits", "--model", "score_vae"]
+    data = tmp_path / "digits.npz"
+    assert cli.main(["data", *common[:4], "--out", str(data)]) == 0
+    train = ["train", *common, "--data", str(data), "--run-dir", str(tmp_path / "run"), "--no-progress"]
+    assert cli.main(train) == 2
+    assert "starts from digits/diffusion_vp: pass its checkpoint with --pretrained" in capsys.readouterr().err
+    (tmp_path / "broken.pt").write_bytes(b"not a checkpoint")
+    assert cli.main([*train, "--pretrained", str(tmp_path / "broken.pt")]) == 2
+    assert "broken.pt is unreadable" in capsys.readouterr().err
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()

@@ -148,7 +148,8 @@ def reconstruction_table(metric_files: list[str | Path]) -> pd.DataFrame:
         pixels = result.get("pixel_probe_accuracy", pixels)
     if pixels is not None:
         rows.append({"model": "raw inputs", "linear probe accuracy": pixels})
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    return table.astype({"latent dim": "Int64"})
 
 
 # Diepeveen, Batzolis et al. (2024), Table 1: geodesic error of the method (anisotropic, isometric flow)
