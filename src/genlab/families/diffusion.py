@@ -55,10 +55,10 @@ class DiffusionModel(Family):
         that belong to the configured sampler (an ODE's rtol means nothing to Euler-Maruyama)."""
         return self._run_sampler(self.score, n, generator, options)
 
-    def _run_sampler(self, score_fn, n, generator, options):
-        """The configured sampler, with ``options`` overriding it as described in ``sample``, run with
-        ``score_fn`` from the prior."""
-        base = self.sampler_options
+    def _run_sampler(self, score_fn, n, generator, options, configured: dict | None = None):
+        """The configured sampler (``configured``, default this model's), with ``options`` overriding it as
+        described in ``sample``, run with ``score_fn`` from the prior."""
+        base = configured or self.sampler_options
         if options.get("name", base["name"]) != base["name"]:
             base = {key: base[key] for key in ("eps", "denoise") if key in base}
         options = {**base, **options}

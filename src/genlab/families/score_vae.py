@@ -20,12 +20,11 @@ from typing import Any
 import torch
 
 from genlab.diffusion.losses import dsm_loss
-from genlab.diffusion.samplers import SAMPLERS
 from genlab.diffusion.sde import _bcast
 from genlab.errors import CheckpointError
 from genlab.families.base import Family
 from genlab.families.diffusion import DiffusionModel
-from genlab.families.vae import _normal_log_prob
+from genlab.families.vae import _kl_to_standard_normal, _normal_log_prob
 from genlab.nn.mlp import ConditionalMLP
 
 
@@ -93,7 +92,7 @@ class ScoreVAE(Family):
         x = batch["x"]
         mean, log_std = self.encode(x)
         z = mean + torch.exp(log_std) * torch.randn_like(mean)
-        kl = 0.5 * (mean.pow(2) + torch.exp(2 * log_std) - 1 - 2 * log_std).sum(-1)
+        kl = _kl_to_standard_normal(mean, log_std)
 
         def eps(x_t, t, z):  # eps = -sigma * score, for the combined score
             _, sigma = self.sde.marginal_coefficients(t)
@@ -105,11 +104,10 @@ class ScoreVAE(Family):
 
     def decode(self, z: torch.Tensor, generator: torch.Generator | None = None, **options) -> torch.Tensor:
         """Reverse-time sampling with the conditional score given latents z (n, latent_dim); sampler options
-        as configured (``sampler``, else the pretrained model's), keyword options override them."""
-        options = {**self.sampler_options, **options}
-        sampler = SAMPLERS[options.pop("name")]
-        x_T = self.sde.prior_sample((len(z), *self.example_shape), generator=generator, device=self.device)
-        return sampler(lambda x, t: self.conditional_score(x, t, z), self.sde, x_T, generator=generator, **options)
+        as configured (``sampler``, else the pretrained model's), keyword options override them as in
+        DiffusionModel.sample."""
+        return self.diffusion._run_sampler(lambda x, t: self.conditional_score(x, t, z), len(z), generator, options,
+                                           configured=self.sampler_options)
 
     def reconstruct(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Decode the mean of q(z | x_0) (Fig 1.3 beside the VAE's reconstructions)."""

@@ -25,6 +25,11 @@ def _normal_log_prob(x: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor)
     return -(0.5 * ((x - mean) * torch.exp(-log_std)).pow(2) + log_std + 0.5 * LOG_2PI).sum(-1)
 
 
+def _kl_to_standard_normal(mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
+    """Sum over the last dimension of KL(N(mean, exp(log_std)^2) || N(0, 1)), in closed form."""
+    return 0.5 * (mean.pow(2) + torch.exp(2 * log_std) - 1 - 2 * log_std).sum(-1)
+
+
 class VAE(Family):
     def __init__(self, example_shape, latent_dim: int = 16, hidden: int = 256, depth: int = 2,
                  beta: float = 1.0, kl_warmup_steps: int = 0, importance_samples: int = 128,
@@ -67,7 +72,7 @@ class VAE(Family):
         mean, log_std = self.encode(x)
         z = mean + torch.exp(log_std) * torch.randn(mean.shape, generator=generator, device=mean.device)
         reconstruction = self._decoder_log_prob(x.flatten(1), z)
-        kl = 0.5 * (mean.pow(2) + torch.exp(2 * log_std) - 1 - 2 * log_std).sum(-1)
+        kl = _kl_to_standard_normal(mean, log_std)
         return reconstruction, kl
 
     def loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
