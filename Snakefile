@@ -1,5 +1,5 @@
 # genlab: every figure and table of the thesis from one DAG. `snakemake --cores 2 all` at the embedded
-# default (params/default.yaml); `snakemake --profile slurm --configfile params/thesis.yaml all` on a cluster.
+# default (params/default.yaml); `snakemake --profile slurm all --configfile params/thesis.yaml` on a cluster.
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -21,10 +21,11 @@ include: "rules/common.smk"
 rule all:
     default_target: True
     input:
-        ALL_TARGETS,
+        pipeline.all_targets(config),
 
 
 include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
+include: "rules/analyses.smk"
 include: "rules/figures.smk"

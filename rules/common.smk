@@ -1,25 +1,21 @@
-# Config validation, helpers and target lists. Paths derive from dataset and model names only.
-from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
-
+# Config validation and the helpers the rules call. Paths come from genlab.paths, target lists from
+# genlab.pipeline, metrics and figures from their registries: nothing here spells a path or lists a metric.
 import genlab.config as gcfg
+from genlab import paths, pipeline
+from genlab.evaluation import METRICS
+from genlab.evaluation import get as get_metric
+from genlab.figures import FIGURES
 
-try:
-    validate(config, workflow.source_path("../params/schema.yaml"))
-except WorkflowError:
-    gcfg.validate(config, "config")  # re-raises as one line naming the offending key
-    raise
-gcfg.check_references(config, "config")
+gcfg.validate(config, "config")  # params/schema.yaml and the cross-references: one line naming the key
 
 # The CLI reads the same (merged, validated) config that Snakemake sees, including --config overrides.
-PARAMS = gcfg.write_resolved_params(config, "results/params.yaml")
-EXPERIMENTS = config["experiments"]
-METRIC_FILES = gcfg.METRIC_FILES  # flat metrics JSON (DVC metrics), curves CSV (DVC plots)
+PARAMS = gcfg.write_resolved_params(config, paths.PARAMS)
+
 
 wildcard_constraints:
     dataset=r"[a-z][a-z0-9_]*",
     model=r"[a-z][a-z0-9_]*",
-    metric="|".join(METRIC_FILES),
+    metric="|".join(METRICS),
     ext=r"json|csv",
 
 
@@ -28,31 +24,86 @@ def experiment_hash(wildcards):
     return gcfg.experiment(config, wildcards.dataset, wildcards.model).hash
 
 
-def feature_net(wildcards):
-    return f"results/{wildcards.dataset}/{config['evaluation']['fid']['feature_model']}/checkpoint.pt"
+def dataset_hash(wildcards):
+    return gcfg.config_hash(config["datasets"][wildcards.dataset])
 
 
-def metric_outputs(experiments):
-    return [f"results/{e['dataset']}/{e['model']}/{METRIC_FILES[m]}" for e in experiments for m in e["metrics"]]
+def run_dir(wildcards):
+    return paths.run_dir(wildcards.dataset, wildcards.model)
 
 
-def is_image(dataset):
-    return config["datasets"][dataset]["kind"] in gcfg.IMAGE_KINDS
+def train_inputs(wildcards):
+    return pipeline.train_inputs(config, wildcards.dataset, wildcards.model)
 
 
-# grid figures draw from one samples file per experiment, large enough for the largest grid
-SAMPLE_COUNT = max([figure["grid"] ** 2 for figure in config["figures"].values() if "grid" in figure], default=1)
+def pretrained_flag(wildcards, input):
+    return f"--pretrained {input.pretrained}" if "pretrained" in input.keys() else ""
 
 
-def figure_outputs(name=None):
-    names = [name] if name else list(config["figures"])
-    return expand("figures/{name}.{ext}", name=[f for n in names for f in gcfg.FIGURE_FILES[n]], ext=["pdf", "png"])
+def launcher(wildcards, resources):
+    """More than one GPU requested (e.g. --set-resources train:gpu=4): data-parallel over them."""
+    gpus = int(resources.get("gpu", 0))
+    return f"torchrun --standalone --nproc_per_node {gpus} -m genlab.cli" if gpus > 1 else "genlab"
 
 
-TABLE_DATASETS = sorted({e["dataset"] for e in EXPERIMENTS if set(e["metrics"]) & gcfg.TABLE_METRICS})
-TABLES = expand("results/tables/{dataset}.{ext}", dataset=TABLE_DATASETS, ext=["csv", "tex", "json"])
-DATA = expand("data/processed/{dataset}.npz", dataset=sorted({e["dataset"] for e in EXPERIMENTS}))
-CHECKPOINTS = [f"results/{e['dataset']}/{e['model']}/checkpoint.pt" for e in EXPERIMENTS]
-ANALYSES = [f"results/analysis/{name}.{ext}" for name in gcfg.ANALYSIS_TABLES
-            if name in config["figures"] for ext in ("csv", "tex", "json")]
-ALL_TARGETS = DATA + CHECKPOINTS + metric_outputs(EXPERIMENTS) + figure_outputs() + TABLES + ANALYSES
+def evaluation_inputs(wildcards):
+    return pipeline.evaluation_inputs(config, wildcards.dataset, wildcards.model, wildcards.metric)
+
+
+def feature_net_flag(wildcards, input):
+    return f"--feature-net {input.feature_net}" if "feature_net" in input.keys() else ""
+
+
+def metric_settings(wildcards):
+    """The hash of the evaluation blocks the metric reads: changing one block reruns only its metrics."""
+    return gcfg.config_hash(get_metric(wildcards.metric).settings_of(config))
+
+
+def sample_count(wildcards):
+    return pipeline.sample_count(config, wildcards.dataset)
+
+
+def table_inputs(wildcards):
+    return pipeline.table_inputs(config, wildcards.dataset)
+
+
+def kde_settings(wildcards):
+    return gcfg.config_hash([config["seed"], config["figures"]["kde_curse"]])
+
+
+def cdsm_settings(wildcards):
+    study = config["figures"]["cdsm_consistency"]
+    return gcfg.config_hash([config["seed"], study, config["datasets"][wildcards.dataset],
+                             [config["models"][m] for m in study["estimators"]]])
+
+
+def cdsm_run_dir(wildcards):
+    return paths.cdsm_runs(wildcards.dataset)
+
+
+def figure_inputs(name):
+    return {"notebook": FIGURES[name].notebook, **FIGURES[name].input_files(config)}
+
+
+def figure_outputs(name):
+    """The figure job's outputs, named; PNGs and the table's CSV go into the Snakemake report with the
+    captions the job writes from the spec."""
+    figure = FIGURES[name]
+    outputs = {}
+    for stem in figure.files:
+        caption = f"../{paths.caption(stem)}"  # relative to this rules/ folder
+        outputs[f"{stem}_pdf"] = paths.figure(stem, "pdf")
+        outputs[f"{stem}_png"] = report(paths.figure(stem, "png"), caption=caption, category=figure.category)
+        outputs[f"{stem}_caption"] = paths.caption(stem)
+    for ext, path in figure.table_files().items():
+        first = f"../{paths.caption(next(iter(figure.files)))}"
+        outputs[ext] = report(path, caption=first, category=figure.category) if ext == "csv" else path
+    outputs["executed"] = paths.executed_notebook(name)
+    return outputs
+
+
+def reproduction_inputs(wildcards):
+    """The files the claims read that this params' DAG builds (the others are 'not run at this scale')."""
+    from genlab.claims import claim_inputs, load_claims
+    built = set(pipeline.all_targets(config))
+    return [path for path in claim_inputs(load_claims("claims.yaml")) if path in built]

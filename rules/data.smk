@@ -1,14 +1,15 @@
 rule data_all:
     input:
-        DATA,
+        pipeline.data_files(config),
 
 
 rule data:
     output:
-        "data/processed/{dataset}.npz",
+        paths.data("{dataset}"),
     params:
-        spec=lambda w: gcfg.config_hash(config["datasets"][w.dataset]),
+        spec=dataset_hash,
+        params_file=PARAMS,
     log:
-        "results/logs/data/{dataset}.log",
+        paths.log("data", "{dataset}"),
     shell:
-        "genlab data --params {PARAMS} --dataset {wildcards.dataset} --out {output} 2> {log}"
+        "genlab data --params {params.params_file} --dataset {wildcards.dataset} --out {output} 2> {log}"

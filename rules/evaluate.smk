@@ -1,59 +1,44 @@
 rule evaluate_all:
     input:
-        metric_outputs(EXPERIMENTS),
+        [path for path, _ in pipeline.metric_files(config)],
 
 
-def trained_inputs(wildcards):
-    return {"data": f"data/processed/{wildcards.dataset}.npz",
-            "checkpoint": f"results/{wildcards.dataset}/{wildcards.model}/checkpoint.pt"}
-
-
-def evaluation_inputs(wildcards):
-    """Data and checkpoint, plus the FID feature net for the metrics that need it (fid, the sweep, and the
-    class histograms of modes on images)."""
-    inputs = trained_inputs(wildcards)
-    if gcfg.needs_feature_net(wildcards.metric, config["datasets"][wildcards.dataset]["kind"]):
-        inputs["feature_net"] = feature_net(wildcards)
-    return inputs
-
-
-def feature_net_flag(wildcards, input):
-    return f"--feature-net {input.feature_net}" if "feature_net" in input.keys() else ""
-
-
-# One rule for every metric: flat metrics are {metric}.json, curves (sweep, modes) {metric}.csv.
+# One rule for every metric of the registry (genlab.evaluation): flat metrics are {metric}.json, curves
+# (sweep, modes) {metric}.csv.
 rule evaluate:
     input:
         unpack(evaluation_inputs),
     output:
-        "results/{dataset}/{model}/{metric}.{ext}",
+        paths.metric("{dataset}", "{model}", "{metric}", "{ext}"),
     params:
         config_hash=experiment_hash,
-        # the metric's own settings (and the FID block for the metrics that compute FIDs): changing one
-        # evaluation block reruns only its metric
-        settings=lambda w: gcfg.config_hash([config["evaluation"].get(w.metric),
-                                             config["evaluation"]["fid"] if w.metric in ("accuracy", "fid", "sweep")
-                                             else None]),
+        settings=metric_settings,
         feature_net=feature_net_flag,
+        params_file=PARAMS,
     log:
-        "results/logs/evaluate/{dataset}/{model}/{metric}.{ext}.log",
+        paths.log("evaluate", "{dataset}/{model}/{metric}.{ext}"),
+    benchmark:
+        paths.benchmark("evaluate", "{dataset}/{model}/{metric}.{ext}")
     shell:
-        "genlab evaluate --params {PARAMS} --dataset {wildcards.dataset} --model {wildcards.model} "
+        "genlab evaluate --params {params.params_file} --dataset {wildcards.dataset} --model {wildcards.model} "
         "--metric {wildcards.metric} --data {input.data} --checkpoint {input.checkpoint} "
         "{params.feature_net} --out {output} 2> {log}"
 
 
 rule samples:
     input:
-        unpack(trained_inputs),
+        data=paths.data("{dataset}"),
+        checkpoint=paths.checkpoint("{dataset}", "{model}"),
     output:
-        "results/{dataset}/{model}/samples.npz",
+        paths.samples("{dataset}", "{model}"),
     params:
         config_hash=experiment_hash,
-        # images: enough for the largest grid; 2-D points: enough for a scatter plot
-        n=lambda w: SAMPLE_COUNT if is_image(w.dataset) else 1000,
+        n=sample_count,
+        params_file=PARAMS,
     log:
-        "results/logs/sample/{dataset}/{model}.log",
+        paths.log("sample", "{dataset}/{model}"),
+    benchmark:
+        paths.benchmark("sample", "{dataset}/{model}")
     shell:
-        "genlab sample --params {PARAMS} --dataset {wildcards.dataset} --model {wildcards.model} "
+        "genlab sample --params {params.params_file} --dataset {wildcards.dataset} --model {wildcards.model} "
         "--data {input.data} --checkpoint {input.checkpoint} --n {params.n} --out {output} 2> {log}"

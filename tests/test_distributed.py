@@ -9,7 +9,7 @@ import torch
 import yaml
 
 from genlab.data import make_dataset
-from genlab.train import load_checkpoint
+from genlab.checkpoints import load_checkpoint
 from tests.conftest import small_params
 
 

@@ -13,7 +13,7 @@ from torch import nn
 from genlab.data import make_dataset
 from genlab.data.mixtures import GaussianMixture
 from genlab.errors import ConfigError
-from genlab.evaluate import mode_coverage
+from genlab.evaluation.coverage import mode_coverage
 from genlab.families import MODELS, make_model
 from genlab.families.autoregressive import Autoregressive
 from genlab.families.ebm import EnergyModel
@@ -21,7 +21,8 @@ from genlab.families.flow import Flow
 from genlab.families.gan import GAN
 from genlab.families.vae import VAE
 from genlab.metrics.nll import bits_per_dim
-from genlab.train import load_checkpoint, seed_everything, train
+from genlab.checkpoints import load_checkpoint
+from genlab.train import seed_everything, train
 
 SMALL = {
     "gan": {"family": "gan", "objective": "wgan_gp", "latent_dim": 4, "generator": {"hidden": 16, "depth": 1},

@@ -16,7 +16,8 @@ import yaml
 from genlab.data import make_dataset
 from genlab.data.mixtures import GaussianMixture
 from genlab.families import make_model
-from genlab.train import load_trained, seed_everything, train
+from genlab.checkpoints import load_trained
+from genlab.train import seed_everything, train
 from tests.conftest import REPO
 
 DEFAULT = yaml.safe_load((REPO / "params" / "default.yaml").read_text())

@@ -52,9 +52,10 @@ def test_baselines_run_with_sane_settings():
 def test_trained_score_model_recovers_a_subspace_dimension_through_the_metric(tmp_path):
     """End to end at CI scale: a VE score model trained for 600 steps on a 2-D Gaussian in R^8 and the
     `intrinsic_dim` evaluation (the pipeline's metric) give exactly 2, beside the baselines."""
-    from genlab.evaluate import intrinsic_dimension
+    from genlab.evaluation.geometry import intrinsic_dimension
     from genlab.families import make_model
-    from genlab.train import load_trained, seed_everything, train
+    from genlab.checkpoints import load_trained
+    from genlab.train import seed_everything, train
     data = make_dataset("plane", {"kind": "subspace", "n_train": 2000, "n_test": 20, "k": 2, "ambient_dim": 8}, 0)
     block = {"family": "diffusion", "sde": {"kind": "ve", "sigma_min": 0.01, "sigma_max": 5.0},
              "network": {"kind": "mlp", "hidden": 64, "depth": 2, "embedding": 32},
@@ -68,7 +69,7 @@ def test_trained_score_model_recovers_a_subspace_dimension_through_the_metric(tm
           config={}, device=torch.device("cpu"), progress=False)
     model = load_trained(make_model(block, data.example_shape, data.meta), tmp_path / "checkpoint.pt", "h")
     settings = {"t0": 0.2, "n_points": 10, "baseline_points": 500, "baselines": ["MLE", "TwoNN", "lPCA"]}
-    result = intrinsic_dimension(model, None, data, settings, seed=0)
+    result = intrinsic_dimension(model, data, settings, seed=0)
     assert result["true_dim"] == 2 and result["estimate"] == 2 and result["histogram"] == {"2": 10}
     assert len(result["mean_spectrum"]) == 8 and result["mean_spectrum"][0] == pytest.approx(1.0)
     assert set(result["baselines"]) == {"MLE", "TwoNN", "lPCA"}

@@ -11,7 +11,7 @@ from scipy.stats import multivariate_normal
 from genlab.diffusion.losses import TimeSampler
 from genlab.diffusion.sde import VESDE, VPSDE
 from genlab.families.gaussian import GaussianBaseline
-from genlab.metrics.feature_net import Classifier
+from genlab.families.classifier import Classifier
 from genlab.metrics.fid import frechet_distance
 from genlab.metrics.nll import bits_per_dim, evaluate_nll
 from genlab.nn import ConditionalMLP, UNet

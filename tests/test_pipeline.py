@@ -58,7 +58,7 @@ def test_all_outputs_are_produced(pipeline):
     ring = json.loads((pipeline / "results/ring/diffusion_toy/nll.json").read_text())
     assert "true_nll_bpd" in ring
     for figure in ("family_samples", "mode_collapse", "reconstructions", "kde_curse", "pullback_geodesics",
-                   "rae_spectra"):
+                   "rae_spectra", "training_curves"):
         assert (pipeline / f"figures/{figure}.png").read_bytes()[:4] == b"\x89PNG", figure
     # one row per family; what a family cannot have is n/a, never a number
     rows = json.loads((pipeline / "results/tables/digits.json").read_text())
@@ -71,6 +71,11 @@ def test_all_outputs_are_produced(pipeline):
     assert autoencoders["score_vae"]["latent dim"] == autoencoders["vae"]["latent dim"]
     geodesics = json.loads((pipeline / "results/analysis/pullback_geodesics.json").read_text())
     assert len(geodesics) == 12 and all(row["geodesic error"] > 0 for row in geodesics.values())
+    # the reproduction report: one verdict per claim of claims.yaml, read from this run's results
+    report = json.loads((pipeline / "results/reproduction.json").read_text())
+    verdicts = {row["id"]: row["verdict"] for row in report["claims"]}
+    assert verdicts["id_sphere_exact"] in ("holds", "differs") and verdicts["id_sphere10_thesis"] == "not run at this scale"
+    assert "| verdict |" in (pipeline / "results/reproduction.md").read_text().replace("Verdict", "verdict")
     modes = (pipeline / "results/digits/gan/modes.csv").read_text().splitlines()
     assert len(modes) == 1 + 2 + 1  # header, the two snapshots of small_params, the final EMA weights
 
@@ -122,6 +127,42 @@ def test_dvc_yaml_is_generated_from_the_default_params():
     repo = Path(__file__).resolve().parents[1]
     expected = render(cfg.load_params(repo / "params" / "default.yaml"))
     assert (repo / "dvc.yaml").read_text() == expected, "dvc.yaml is stale: run `genlab dvc-yaml`"
+
+
+def mini_params() -> dict:
+    """A params file other than the default: two ring experiments under another dataset name and two
+    figures, at the tiny scale."""
+    params = small_params()
+    params["datasets"] = {"ring_mini": params["datasets"]["ring"]}
+    params["models"] = {m: params["models"][m] for m in ("gaussian", "diffusion_toy")}
+    params["experiments"] = [{"dataset": "ring_mini", "model": m, "metrics": ["nll", "cost", "modes"]}
+                             for m in ("gaussian", "diffusion_toy")]
+    params["evaluation"] = {k: params["evaluation"][k] for k in ("nll", "cost", "modes")}
+    params["figures"] = {"kde_curse": params["figures"]["kde_curse"], "training_curves": {}}
+    return params
+
+
+def test_dvc_repro_with_another_params_file_builds_exactly_what_it_lists(tmp_path):
+    """`genlab dvc-yaml --params P` gives stages that run Snakemake on P: `dvc repro` builds every output the
+    dvc.yaml lists, nothing of the default params, and the stages depend on the params keys they read."""
+    repo = copy_repo(tmp_path)
+    (repo / "params" / "mini.yaml").write_text(yaml.safe_dump(mini_params(), sort_keys=False))
+    run(["genlab", "dvc-yaml", "--params", "params/mini.yaml", "--out", "dvc.yaml"], repo)
+    stages = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
+    assert all("--configfile params/mini.yaml" in stage["cmd"] for stage in stages.values())
+    assert stages["train"]["params"] == [{"params/mini.yaml": ["seed", "device", "experiments", "models.diffusion_toy",
+                                                               "models.gaussian"]}]
+    git = ["git", "-c", "user.name=ci", "-c", "user.email=ci@example.com"]
+    run(["git", "init", "-q"], repo)
+    run(git + ["add", "-A"], repo)
+    run(git + ["commit", "-q", "-m", "snapshot"], repo)
+    run(["dvc", "repro"], repo)
+    listed = dvc_outputs(repo)
+    assert "results/ring_mini/diffusion_toy/checkpoint.pt" in listed and "figures/training_curves.png" in listed
+    missing = [path for path in listed if not (repo / path).is_file()]
+    assert not missing, missing
+    assert not (repo / "results" / "digits").exists() and not (repo / "data" / "processed" / "ring.npz").exists()
+    assert "up to date" in run(["dvc", "status"], repo).stdout
 
 
 def test_slurm_profile_is_found_from_the_repo_root(tmp_path):

@@ -9,7 +9,7 @@ import yaml
 
 from genlab.data import make_dataset
 from genlab.data.synthetic import BANANAS, banana_bend
-from genlab.evaluate import banana_geodesic
+from genlab.data.synthetic import banana_geodesic
 from genlab.families.pullback import PullbackFlow
 
 

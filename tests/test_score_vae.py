@@ -11,7 +11,8 @@ from genlab.data import make_dataset
 from genlab.errors import ConfigError
 from genlab.families import make_model
 from genlab.families.vae import _normal_log_prob
-from genlab.train import load_trained, train
+from genlab.checkpoints import load_trained
+from genlab.train import train
 from tests.conftest import small_params
 
 PRETRAINED = {"family": "diffusion", "sde": {"kind": "vp", "beta_min": 0.1, "beta_max": 20.0},

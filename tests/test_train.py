@@ -18,7 +18,8 @@ from genlab import config as cfg
 from genlab.data import load_dataset, make_dataset
 from genlab.errors import CheckpointError, NumericsError
 from genlab.families import make_model
-from genlab.train import load_checkpoint, seed_everything, train
+from genlab.checkpoints import load_checkpoint
+from genlab.train import seed_everything, train
 from tests.conftest import small_params
 
 STEPS = 1500

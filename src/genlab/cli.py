@@ -11,7 +11,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 
 from genlab import config as cfg
 from genlab.errors import ConfigError, GenlabError
@@ -22,13 +21,6 @@ log = logging.getLogger("genlab")
 def _experiment(args):
     params = cfg.load_params(args.params)
     return params, cfg.experiment(params, args.dataset, args.model)
-
-
-def _trained_model(exp, dataset, checkpoint, device):
-    from genlab.families import make_model
-    from genlab.train import load_trained, resolve_device
-    model = make_model(exp.model, dataset.example_shape, dataset.meta)
-    return load_trained(model, checkpoint, exp.hash).to(resolve_device(device or exp.device))
 
 
 def cmd_check_params(args):
@@ -50,7 +42,8 @@ def cmd_data(args):
 def cmd_train(args):
     from genlab.data import load_dataset
     from genlab.families import make_model
-    from genlab.train import load_checkpoint, resolve_device, seed_everything, train
+    from genlab.checkpoints import load_checkpoint, resolve_device
+    from genlab.train import seed_everything, train
     params, exp = _experiment(args)
     dataset = load_dataset(args.data)
     seed_everything(exp.seed)
@@ -67,83 +60,38 @@ def cmd_train(args):
 
 
 def cmd_evaluate(args):
-    from genlab import evaluate
-    from genlab.data import load_dataset
-    from genlab.io import write_metrics
-    from genlab.train import load_checkpoint
+    """One metric of one experiment, looked up in the metric registry: flat metrics are written as JSON with
+    provenance, curves as CSV."""
+    from genlab.evaluation import Run, get
+    from genlab.io import write_csv, write_metrics
     params, exp = _experiment(args)
     if args.metric not in exp.metrics:
         raise ConfigError(f"experiment {exp.name} does not list metric {args.metric!r} (it lists "
                           f"{list(exp.metrics)}); add it under experiments in the params file")
-    settings = params["evaluation"]
-    dataset = load_dataset(args.data)
-    model = _trained_model(exp, dataset, args.checkpoint, args.device)
-    classifier = None
-    if cfg.needs_feature_net(args.metric, dataset.meta["kind"]):
-        if not args.feature_net:
-            raise ConfigError(f"metric {args.metric} needs --feature-net (the dataset's classifier checkpoint)")
-        feature_exp = cfg.experiment(params, exp.dataset_name, settings["fid"]["feature_model"])
-        classifier = _trained_model(feature_exp, dataset, args.feature_net, "cpu")
+    metric = get(args.metric)
+    if metric.needs_feature_net(exp.dataset["kind"]) and not args.feature_net:
+        raise ConfigError(f"metric {args.metric} needs --feature-net (the dataset's classifier checkpoint)")
+    run = Run(params, exp, args.data, args.checkpoint, args.feature_net, args.device)
     started = time.perf_counter()
-    if args.metric == "accuracy":
-        metrics = evaluate.accuracy(model, dataset, settings["fid"]["batch_size"])
-    elif args.metric == "fid":
-        metrics = evaluate.fid(model, exp, dataset, classifier, settings["fid"])
-    elif args.metric == "nll":
-        metrics = evaluate.nll(model, exp, dataset, settings["nll"])
-    elif args.metric == "cost":
-        metrics = evaluate.cost(model, exp, load_checkpoint(args.checkpoint, exp.hash), settings["cost"])
-    elif args.metric == "reconstruction":
-        metrics = evaluate.reconstruction(model, exp, dataset, classifier, settings["reconstruction"])
-    elif args.metric == "intrinsic_dim":
-        metrics = evaluate.intrinsic_dimension(model, exp, dataset, settings["intrinsic_dim"], exp.seed)
-    elif args.metric == "geodesic":
-        metrics = evaluate.geodesic(model, exp, dataset, settings["geodesic"])
-    elif args.metric == "rae":
-        metrics = evaluate.rae(model, exp, dataset, settings["rae"])
-    elif args.metric == "conditional":
-        metrics = evaluate.conditional(model, exp, dataset, classifier, settings["conditional"])
-    else:  # sweep and modes: CSVs (DVC plots), not flat metrics files
-        from genlab.io import write_csv
-        if args.metric == "sweep":
-            rows = evaluate.sweep(model, exp, dataset, classifier, settings["sweep"]["n_samples"],
-                                  settings["sweep"]["samplers"], settings["fid"])
-        else:
-            rows = evaluate.modes(model, exp, dataset, load_checkpoint(args.checkpoint, exp.hash), classifier,
-                                  settings["modes"])
-        write_csv(args.out, rows)
+    result = metric.compute(run)
+    if metric.output == "csv":
+        write_csv(args.out, result)
         return
-    metrics = {"experiment": exp.name, "family": exp.family, **metrics}
-    write_metrics(args.out, metrics, config_hash=exp.hash, seed=exp.seed,
-                  wall_time_s=time.perf_counter() - started)
-    log.info("%s %s: %s", exp.name, args.metric, json.dumps(metrics, default=str))
+    result = {"experiment": exp.name, "family": exp.family, **result}
+    write_metrics(args.out, result, config_hash=exp.hash, seed=exp.seed, wall_time_s=time.perf_counter() - started)
+    log.info("%s %s: %s", exp.name, args.metric, json.dumps(result, default=str))
 
 
 def cmd_sample(args):
+    from genlab.evaluation.registry import trained_model
+    from genlab.checkpoints import load_checkpoint
     from genlab.data import load_dataset
-    from genlab.evaluate import generate
+    from genlab.generation import samples_file
     from genlab.io import save_npz
-    from genlab.train import load_checkpoint
     params, exp = _experiment(args)
     dataset = load_dataset(args.data)
-    model = _trained_model(exp, dataset, args.checkpoint, args.device)
-    samples, cost = generate(model, args.n, args.n, exp.seed)
-    arrays = {"samples": samples.numpy(), "nfe": np.array(cost["nfe"])}
-    if hasattr(model, "reconstruct"):  # auto-encoders: the first n test examples and their reconstructions
-        import torch
-        originals = torch.as_tensor(dataset.x_test[: args.n])
-        generator = torch.Generator(device=model.device).manual_seed(exp.seed)
-        arrays.update(originals=originals.numpy(),
-                      reconstructions=model.reconstruct(originals, generator=generator).cpu().numpy())
-    snapshots = load_checkpoint(args.checkpoint, exp.hash).get("snapshots")
-    if snapshots:  # samples of the raw weights along training (the mode-collapse figure)
-        steps = sorted(snapshots)
-        drawn = []
-        for step in steps:
-            model.load_state_dict(snapshots[step])
-            drawn.append(generate(model, args.n, args.n, exp.seed)[0].numpy())
-        arrays.update(snapshot_steps=np.array(steps), snapshot_samples=np.stack(drawn))
-    save_npz(args.out, **arrays)
+    model = trained_model(exp, dataset, args.checkpoint, args.device)
+    save_npz(args.out, **samples_file(model, dataset, load_checkpoint(args.checkpoint, exp.hash), args.n, exp.seed))
 
 
 def cmd_kde_curse(args):
@@ -161,8 +109,8 @@ def cmd_cdsm_consistency(args):
     """One dataset of figures.cdsm_consistency: every estimator trained on n pairs, per n (CSV)."""
     from genlab.data import load_dataset
     from genlab.io import write_csv
+    from genlab.checkpoints import resolve_device
     from genlab.methods.cdsm import consistency_study
-    from genlab.train import resolve_device
     params = cfg.load_params(args.params)
     if "cdsm_consistency" not in params["figures"]:
         raise ConfigError(f"{args.params}: figures.cdsm_consistency is not set; add it (see params/README.md)")
@@ -177,14 +125,15 @@ def cmd_cdsm_consistency(args):
 def cmd_intrinsic_dim(args):
     """Intrinsic dimension of any dataset file: the scikit-dimension baselines, and with --model our
     score-spectrum estimate from that params model block, trained on the file (or resumed) in --run-dir."""
-    from genlab import evaluate
     from genlab.data import load_dataset
+    from genlab.evaluation.geometry import intrinsic_dimension
     from genlab.io import write_json
     params = cfg.load_params(args.params)
     dataset = load_dataset(args.data)
     model = None
     if args.model:
-        from genlab.train import fit, resolve_device
+        from genlab.checkpoints import resolve_device
+        from genlab.train import fit
         block = params["models"].get(args.model)
         if block is None or block["family"] != "diffusion":
             raise ConfigError(f"--model {args.model!r} must name a diffusion model block of {args.params} (a score "
@@ -195,8 +144,7 @@ def cmd_intrinsic_dim(args):
                   "seed": params["seed"]}
         model = fit(block, dataset, args.run_dir, seed=params["seed"], config=config,
                     device=resolve_device(args.device or params["device"]), progress=not args.no_progress)
-    write_json(args.out, evaluate.intrinsic_dimension(model, None, dataset, params["evaluation"]["intrinsic_dim"],
-                                                      params["seed"]))
+    write_json(args.out, intrinsic_dimension(model, dataset, params["evaluation"]["intrinsic_dim"], params["seed"]))
 
 
 def cmd_dvc_yaml(args):
@@ -205,17 +153,58 @@ def cmd_dvc_yaml(args):
     write_text(args.out, render(cfg.load_params(args.params), args.params))
 
 
-def cmd_figure(args):
+def _execute_notebook(notebook: str, executed: str, parameters: dict) -> None:
     import papermill
-    parameters = {}
-    for item in args.parameter:
-        key, _, value = item.partition("=")
-        if not key or not _:
-            raise ConfigError(f"figure parameter {item!r} must look like key=value")
-        parameters[key] = value
-    Path(args.executed).parent.mkdir(parents=True, exist_ok=True)
-    papermill.execute_notebook(args.notebook, args.executed, parameters=parameters, progress_bar=False,
-                               cwd=str(Path.cwd()))
+    Path(executed).parent.mkdir(parents=True, exist_ok=True)
+    papermill.execute_notebook(notebook, executed, parameters=parameters, progress_bar=False, cwd=str(Path.cwd()))
+
+
+def cmd_figure(args):
+    """One figure of the figure registry: its notebook executed with typed parameters, its captions written."""
+    from genlab import paths
+    from genlab.figures import FIGURES
+    from genlab.io import write_text
+    params = cfg.load_params(args.params)
+    if args.figure not in params["figures"]:
+        raise ConfigError(f"{args.params}: figures.{args.figure} is not set; declared figures: "
+                          f"{sorted(params['figures'])}")
+    figure = FIGURES[args.figure]
+    _execute_notebook(figure.notebook, paths.executed_notebook(figure.name), figure.parameters(params))
+    for stem, caption in figure.captions(params).items():
+        write_text(paths.caption(stem), caption)
+
+
+def cmd_table(args):
+    """A dataset's comparison table: one row per experiment, from the metric files that fill its columns."""
+    from genlab import paths, pipeline
+    params = cfg.load_params(args.params)
+    if args.dataset not in pipeline.table_datasets(params):
+        raise ConfigError(f"no table for dataset {args.dataset!r}; tables: {pipeline.table_datasets(params)}")
+    _execute_notebook("notebooks/tables.ipynb", paths.executed_notebook(f"tables_{args.dataset}"),
+                      {"dataset": args.dataset, "runs": pipeline.table_runs(params, args.dataset),
+                       "table": {ext: paths.table(args.dataset, ext) for ext in ("csv", "tex", "json")}})
+
+
+def cmd_reproduction(args):
+    """results/reproduction.{md,json}: each claim of claims.yaml, the paper's value, ours and a verdict."""
+    from genlab import paths
+    from genlab.claims import evaluate, load_claims, write_reproduction
+    cfg.load_params(args.params)
+    write_reproduction(evaluate(load_claims(args.claims)), paths.reproduction("md"), paths.reproduction("json"))
+
+
+def cmd_readme(args):
+    """The README's generated results block: rewritten from results/ (and the committed snapshot
+    docs/default-run.json) after a default run, or --check'ed against the snapshot."""
+    from genlab import readme
+    args.snapshot = args.snapshot or readme.SNAPSHOT
+    if args.check:
+        if not readme.check(args.readme, args.snapshot):
+            raise ConfigError(f"{args.readme}: the results block is stale against {args.snapshot}; run "
+                              f"`genlab readme` after `snakemake all`")
+        print(f"{args.readme}: results block current")
+        return
+    readme.update(args.readme, args.snapshot)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -243,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--pretrained", help="checkpoint of the model the params block's `pretrained` names (ScoreVAE)")
     sub.add_argument("--no-progress", action="store_true")
     sub = command("evaluate", cmd_evaluate, "evaluate a trained experiment", experiment=True)
-    sub.add_argument("--metric", required=True, choices=sorted(cfg.METRIC_FILES))
+    sub.add_argument("--metric", required=True, help="a metric of the registry (genlab.evaluation)")
     sub.add_argument("--data", required=True)
     sub.add_argument("--checkpoint", required=True)
     sub.add_argument("--feature-net", help="classifier checkpoint (fid, sweep, modes on images)")
@@ -271,11 +260,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--out", required=True)
     sub = command("dvc-yaml", cmd_dvc_yaml, "write dvc.yaml: the outputs of the params file's experiments")
     sub.add_argument("--out", default="dvc.yaml")
-    sub = commands.add_parser("figure", help="execute a papermill notebook")
-    sub.set_defaults(func=cmd_figure)
-    sub.add_argument("--notebook", required=True)
-    sub.add_argument("--executed", required=True, help="where the executed copy is kept")
-    sub.add_argument("-p", "--parameter", action="append", default=[], help="key=value (repeatable)")
+    sub = command("figure", cmd_figure, "draw one figure of the params (its notebook, with typed parameters)")
+    sub.add_argument("--figure", required=True, help="a block under figures: in the params")
+    sub = command("reproduction", cmd_reproduction, "the reproduction report: each claim against this run's results")
+    sub.add_argument("--claims", default="claims.yaml")
+    sub = command("readme", cmd_readme, "rewrite the README's results block from results/ (after `snakemake all`)")
+    sub.add_argument("--readme", default="README.md")
+    sub.add_argument("--snapshot", help="the committed copy of the values shown (default docs/default-run.json)")
+    sub.add_argument("--check", action="store_true", help="only check the README against the snapshot")
+    sub = command("table", cmd_table, "write one dataset's comparison table")
+    sub.add_argument("--dataset", required=True)
     return parser
 
 

@@ -19,7 +19,6 @@ from genlab.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = REPO_ROOT / "params" / "schema.yaml"
-GENERATIVE_METRICS = {"fid", "nll", "cost", "sweep"}
 # Training options that do not change the trained function, so they are left out of the config hash:
 # raising `steps` continues from the last checkpoint instead of refusing it.
 UNHASHED_TRAINING_KEYS = ("steps", "checkpoint_every", "log_every")
@@ -48,45 +47,18 @@ def validate(params: dict[str, Any], source: str = "params") -> dict[str, Any]:
     return params
 
 
-# Where each metric is written under results/{dataset}/{model}/: flat metrics JSON, curves CSV.
-METRIC_FILES = {"accuracy": "accuracy.json", "fid": "fid.json", "nll": "nll.json", "cost": "cost.json",
-                "reconstruction": "reconstruction.json", "intrinsic_dim": "intrinsic_dim.json", "sweep": "sweep.csv",
-                "modes": "modes.csv", "conditional": "conditional.json", "geodesic": "geodesic.json", "rae": "rae.json"}
-# The metrics that make a row of a dataset's results table (results/tables/{dataset}.*).
-TABLE_METRICS = {"fid", "nll", "cost", "reconstruction", "modes"}
-# The figures/ files (PDF and PNG each) each figure block's notebook writes.
-FIGURE_FILES = {"diffusion_samplers": ["diffusion_samples", "fid_vs_nfe"], "family_samples": ["family_samples"],
-                "mode_collapse": ["mode_collapse"], "reconstructions": ["reconstructions"],
-                "kde_curse": ["kde_curse"], "intrinsic_dim": ["intrinsic_dim_spectra"],
-                "cdsm_consistency": ["cdsm_consistency"], "conditional_generation": ["conditional_generation"],
-                "pullback_geodesics": ["pullback_geodesics"], "rae": ["rae_spectra"]}
-# The metrics each figure reads from every experiment it draws.
-FIGURE_METRICS = {"diffusion_samplers": {"sweep", "fid"}, "family_samples": {"fid"}, "mode_collapse": {"modes"},
-                  "reconstructions": {"reconstruction"}, "kde_curse": set(), "intrinsic_dim": {"intrinsic_dim"},
-                  "cdsm_consistency": set(), "conditional_generation": {"conditional"},
-                  "pullback_geodesics": {"geodesic", "nll"}, "rae": {"rae"}}
-# Figure blocks whose notebook also writes a table, results/analysis/{name}.{csv,tex,json}.
-ANALYSIS_TABLES = ("intrinsic_dim", "conditional_generation", "reconstructions", "pullback_geodesics", "rae")
-IMAGE_KINDS = ("digits", "mnist", "cifar10")
-AUTOENCODERS = ("vae", "score_vae")  # families with encode/reconstruct: metric reconstruction
-
-
-def needs_feature_net(metric: str, dataset_kind: str) -> bool:
-    """Whether evaluating ``metric`` reads the dataset's FID feature net (classifier experiment)."""
-    return metric in ("fid", "sweep", "conditional") or (metric in ("modes", "reconstruction")
-                                                         and dataset_kind in IMAGE_KINDS)
-
-
-def figure_experiments(figure: dict[str, Any]) -> list[tuple[str, str]]:
-    """The (dataset, model) experiments a figure block draws: `dataset`/`datasets` x `model`/`models`."""
-    datasets = figure.get("datasets", [figure["dataset"]] if "dataset" in figure else [])
-    models = figure.get("models", [figure["model"]] if "model" in figure else [])
-    return [(dataset, model) for dataset in datasets for model in models]
+IMAGE_KINDS = ("digits", "mnist", "cifar10")  # labelled image datasets: FID, feature net, sample grids
 
 
 def check_references(params: dict[str, Any], source: str = "params") -> None:
-    """Cross-references: experiments name declared datasets/models; metrics fit the family and data."""
-    datasets, models = params["datasets"], params["models"]
+    """Cross-references a schema cannot express: experiments name declared datasets and models, each metric
+    suits the family's declared capabilities, the dataset's kind and the evaluation blocks present (the
+    metric registry), and each figure block fits its spec (the figure registry)."""
+    # the registries import the families (torch): only checks that need them pay for that
+    from genlab.evaluation import METRICS
+    from genlab.families import MODELS
+    from genlab.figures import FIGURES
+    datasets, models, evaluation = params["datasets"], params["models"], params["evaluation"]
     pairs = set()
     for i, exp in enumerate(params["experiments"]):
         where = f"{source}: experiments.{i}"
@@ -99,33 +71,21 @@ def check_references(params: dict[str, Any], source: str = "params") -> None:
         if pair in pairs:
             raise ConfigError(f"{where}: experiment {pair[0]}/{pair[1]} is listed twice")
         pairs.add(pair)
-        family = models[exp["model"]]["family"]
-        metrics = set(exp["metrics"])
-        if family == "classifier" and metrics - {"accuracy"}:
-            raise ConfigError(f"{where}.metrics: a classifier supports only 'accuracy', got "
-                              f"{sorted(metrics - {'accuracy'})}")
-        if family != "classifier" and "accuracy" in metrics:
-            raise ConfigError(f"{where}.metrics: 'accuracy' is for classifier models only")
-        if "sweep" in metrics and family != "diffusion":
-            raise ConfigError(f"{where}.metrics: the sampler 'sweep' needs a diffusion model, "
-                              f"{exp['model']!r} is {family}")
-        if "intrinsic_dim" in metrics and family != "diffusion":
-            raise ConfigError(f"{where}.metrics: 'intrinsic_dim' needs a score model (diffusion), "
-                              f"{exp['model']!r} is {family}")
-        if (family == "conditional") != (metrics == {"conditional"}):
-            raise ConfigError(f"{where}.metrics: a conditional model ({exp['model']!r} is {family}) is evaluated by "
-                              f"metric 'conditional' alone, and 'conditional' needs family conditional")
-        for metric in metrics & {"geodesic", "rae"}:
-            if family != "pullback":
-                raise ConfigError(f"{where}.metrics: {metric!r} needs a pullback flow, {exp['model']!r} is {family}")
-            if metric not in params["evaluation"]:
-                raise ConfigError(f"{where}.metrics: {metric!r} needs an evaluation.{metric} block (see params/README.md)")
-        if "geodesic" in metrics and datasets[exp["dataset"]]["kind"] != "banana":
-            raise ConfigError(f"{where}.metrics: 'geodesic' needs known geodesics (a banana dataset), "
-                              f"{exp['dataset']!r} is {datasets[exp['dataset']]['kind']}")
-        if "reconstruction" in metrics and family not in AUTOENCODERS:
-            raise ConfigError(f"{where}.metrics: 'reconstruction' needs an auto-encoder {AUTOENCODERS}, "
-                              f"{exp['model']!r} is {family}")
+        family, kind = models[exp["model"]]["family"], datasets[exp["dataset"]]["kind"]
+        capabilities = MODELS[family].capabilities
+        for name in exp["metrics"]:
+            metric = METRICS[name]
+            if not metric.requires <= capabilities:
+                raise ConfigError(f"{where}.metrics: {name!r} needs a family with capabilities "
+                                  f"{sorted(metric.requires)}; {exp['model']!r} is {family}, whose capabilities are "
+                                  f"{sorted(capabilities)} (genlab/families)")
+            if not metric.supports(kind):
+                raise ConfigError(f"{where}.metrics: {name!r} needs a dataset of kind "
+                                  f"{'/'.join(metric.kinds)}; {exp['dataset']!r} is {kind}")
+            for block in (*metric.settings, *(("fid",) if metric.needs_feature_net(kind) else ())):
+                if block not in evaluation:
+                    raise ConfigError(f"{where}.metrics: {name!r} needs an evaluation.{block} block (see "
+                                      f"params/README.md)")
         pretrained = models[exp["model"]].get("pretrained")
         if pretrained is not None:
             if models.get(pretrained, {}).get("family") != "diffusion":
@@ -134,51 +94,35 @@ def check_references(params: dict[str, Any], source: str = "params") -> None:
             if (exp["dataset"], pretrained) not in {(e["dataset"], e["model"]) for e in params["experiments"]}:
                 raise ConfigError(f"{where}: {exp['model']!r} starts from {exp['dataset']}/{pretrained}, so that "
                                   f"must be an experiment too (its checkpoint is the pretrained model)")
-        if "modes" in metrics and datasets[exp["dataset"]]["kind"] not in (*IMAGE_KINDS, "ring", "gaussian_mixture"):
-            raise ConfigError(f"{where}.metrics: 'modes' needs labelled images or a Gaussian mixture, "
-                              f"{exp['dataset']!r} is {datasets[exp['dataset']]['kind']}")
-        if metrics & {"fid", "accuracy", "conditional"}:
-            kind = datasets[exp["dataset"]]["kind"]
-            if kind not in IMAGE_KINDS:
-                raise ConfigError(f"{where}.metrics: fid/accuracy/conditional need a labelled image dataset, "
-                                  f"{exp['dataset']!r} is {kind}")
-    fid_model = params["evaluation"]["fid"]["feature_model"]
     for exp in params["experiments"]:
         kind = datasets[exp["dataset"]]["kind"]
-        if any(needs_feature_net(m, kind) for m in exp["metrics"]) and (exp["dataset"], fid_model) not in pairs:
+        if not any(METRICS[m].needs_feature_net(kind) for m in exp["metrics"]):
+            continue
+        fid_model = evaluation["fid"]["feature_model"]
+        if (exp["dataset"], fid_model) not in pairs:
             raise ConfigError(f"{source}: evaluation.fid.feature_model: experiment {exp['dataset']}/"
-                              f"{exp['model']} asks for fid, so {exp['dataset']}/{fid_model} must be an "
-                              f"experiment too (the FID feature net)")
-        if "fid" in exp["metrics"] and models[fid_model]["family"] != "classifier":
+                              f"{exp['model']} asks for metrics read through the feature net, so "
+                              f"{exp['dataset']}/{fid_model} must be an experiment too (the FID feature net)")
+        if models[fid_model]["family"] != "classifier":
             raise ConfigError(f"{source}: evaluation.fid.feature_model: {fid_model!r} must be a classifier")
-    study = params["figures"].get("cdsm_consistency")
-    for dataset in study["datasets"] if study else []:
-        if datasets.get(dataset, {}).get("kind") != "conditional_mixture":
-            raise ConfigError(f"{source}: figures.cdsm_consistency.datasets: {dataset!r} must be a declared "
-                              f"dataset of kind conditional_mixture (its conditional score is analytic)")
-    for model in study["estimators"] if study else []:
-        block = models.get(model, {})
-        if block.get("family") != "conditional" or block["condition"]["kind"] != "given":
-            raise ConfigError(f"{source}: figures.cdsm_consistency.estimators: {model!r} must be a declared model "
-                              f"of family conditional with condition {{kind: given}}")
-    for name, figure in params["figures"].items():
-        for dataset, model in figure_experiments(figure):
-            exp = next((e for e in params["experiments"] if (e["dataset"], e["model"]) == (dataset, model)), None)
-            if exp is None:
-                raise ConfigError(f"{source}: figures.{name}: {dataset}/{model} is not an experiment")
-            if not FIGURE_METRICS[name] <= set(exp["metrics"]):
-                raise ConfigError(f"{source}: figures.{name}: experiment {dataset}/{model} must list metrics "
-                                  f"{sorted(FIGURE_METRICS[name])}")
-            if name == "mode_collapse" and not models[model]["training"].get("snapshots"):
-                raise ConfigError(f"{source}: figures.{name}: models.{model}.training.snapshots must list the "
-                                  f"steps whose weights the figure draws")
-        if name == "diffusion_samplers":
-            feature = [e for e in params["experiments"] if (e["dataset"], e["model"]) ==
-                       (figure["dataset"], params["evaluation"]["fid"]["feature_model"])]
-            if not (feature and "accuracy" in feature[0]["metrics"]):
-                raise ConfigError(f"{source}: figures.{name}: the feature net experiment {figure['dataset']}/"
-                                  f"{params['evaluation']['fid']['feature_model']} must list metric 'accuracy' "
-                                  f"(the figure draws its held-out FID floor)")
+    listed = {(e["dataset"], e["model"]): set(e["metrics"]) for e in params["experiments"]}
+    for name, block in params["figures"].items():
+        where = f"{source}: figures.{name}"
+        if name not in FIGURES:
+            raise ConfigError(f"{where}: unknown figure; known: {sorted(FIGURES)} (see genlab/figures.py)")
+        figure = FIGURES[name]
+        error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(figure.schema).iter_errors(block))
+        if error is not None:
+            path = ".".join(str(part) for part in error.absolute_path)
+            raise ConfigError(f"{where}{'.' + path if path else ''}: {error.message} (see params/README.md)")
+        for dataset, model in figure.runs(params):
+            if (dataset, model) not in listed:
+                raise ConfigError(f"{where}: {dataset}/{model} is not an experiment")
+            if not set(figure.reads) <= listed[dataset, model]:
+                raise ConfigError(f"{where}: experiment {dataset}/{model} must list metrics {sorted(figure.reads)}")
+        message = figure.check(params, block) if figure.check else None
+        if message:
+            raise ConfigError(f"{where}: {message}")
 
 
 def load_params(path: str | os.PathLike) -> dict[str, Any]:

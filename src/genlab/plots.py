@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
 
 from genlab.diffusion.samplers import STOCHASTIC  # noqa: E402
 
@@ -116,23 +117,26 @@ def kde_curse(curves: pd.DataFrame, target_error: float = 0.1):
     exact MISE), and the n needed for a given error against d with the O(eps^{-(d+4)/4}) law."""
     from genlab.analysis.kde import fitted_exponent, samples_needed
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    dims = sorted(curves["d"].unique())
+    palette = dict(zip(dims, sns.color_palette(n_colors=len(dims))))
+    # Monte-Carlo mean and standard deviation over repeats per (d, n): seaborn's estimator and error bars
+    sns.lineplot(data=curves, x="n", y="relative_ise", hue="d", palette=palette, estimator="mean", errorbar="sd",
+                 err_style="bars", marker="o", markersize=4, linestyle="", legend=False, ax=left)
     for d, rows in curves.groupby("d"):
-        summary = rows.groupby("n").agg(mean=("relative_ise", "mean"), sd=("relative_ise", "std"),
-                                        exact=("relative_mise", "first")).reset_index()
-        line, = left.plot(summary["n"], summary["exact"], label=(
+        summary = rows.groupby("n").agg(mean=("relative_ise", "mean"), exact=("relative_mise", "first")).reset_index()
+        left.plot(summary["n"], summary["exact"], color=palette[d], label=(
             f"d={d}: slope {fitted_exponent(summary['n'], summary['mean']):.2f} (theory {-4 / (d + 4):.2f})"))
-        left.errorbar(summary["n"], summary["mean"], yerr=summary["sd"], fmt="o", color=line.get_color(),
-                      markersize=4)
     left.set(xscale="log", yscale="log", xlabel="samples n", ylabel="relative integrated squared error",
              title="KDE of N(0, I_d), optimal bandwidth")
     left.legend(fontsize=7)
     # n needed for a relative MISE eps, for two eps a factor 2 apart: n grows like eps^{-k}; the measured k
     # approaches (d+4)/4 as eps -> 0 (the constant in front also grows with d, which this slope factors out)
-    dims = np.arange(1, int(curves["d"].max()) + 1)
+    all_dims = np.arange(1, int(curves["d"].max()) + 1)
     small = target_error / 10
-    needed = np.array([[samples_needed(eps, int(d)) for d in dims] for eps in (small, small / 2)])
-    right.plot(dims, np.log2(needed[1] / needed[0]), marker="o", label=f"exact MISE, eps = {small:g} vs {small / 2:g}")
-    right.plot(dims, (dims + 4) / 4, linestyle="--", color="black", label="theory (d+4)/4")
+    needed = np.array([[samples_needed(eps, int(d)) for d in all_dims] for eps in (small, small / 2)])
+    right.plot(all_dims, np.log2(needed[1] / needed[0]), marker="o",
+               label=f"exact MISE, eps = {small:g} vs {small / 2:g}")
+    right.plot(all_dims, (all_dims + 4) / 4, linestyle="--", color="black", label="theory (d+4)/4")
     right.set(xlabel="dimension d", ylabel="k in n ~ eps^{-k}", title="samples needed grow like eps^{-(d+4)/4}")
     right.legend(fontsize=8)
     fig.tight_layout()

@@ -12,62 +12,34 @@ import pandas as pd
 
 from genlab.io import write_json, write_text
 
-COLUMNS = {  # column -> (metric file, key)
-    "FID": ("fid", "fid"),
-    "NLL (bits/dim)": ("nll", "nll_bpd"),
-    "NLL s.e.": ("nll", "nll_bpd_sem"),
-    "NLL kind": ("nll", "nll_kind"),
-    "ELBO (bits/dim)": ("nll", "elbo_bpd"),
-    "true NLL (bits/dim)": ("nll", "true_nll_bpd"),
-    "recon. PSNR (dB)": ("reconstruction", "psnr"),
-    "modes covered": ("modes", "modes_covered"),
-    "high-quality samples": ("modes", "high_quality"),
-    "NFE": ("cost", "nfe"),
-    "s / 1000 samples": ("cost", "seconds_per_1000"),
-    "parameters": ("cost", "parameters"),
-    "train time (s)": ("cost", "train_time_s"),
-}
-
 
 def _read(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def _final_modes(path: Path) -> dict[str, Any]:
-    """The modes row of the final (EMA) weights: 'covered/total', and for mixtures the fraction of samples
-    within 3 standard deviations of a mode (a Gaussian 'covers' every mode of the ring, but with 0.3)."""
-    if not path.exists():
-        return {}
-    final = pd.read_csv(path).astype({"step": str}).set_index("step").loc["ema"]
-    return {"modes_covered": f"{int(final['modes_covered'])}/{int(final['modes'])}",
-            "high_quality": None if pd.isna(final["high_quality"]) else float(final["high_quality"])}
-
-
-def experiment_table(params: dict[str, Any], dataset: str, results_dir: str | Path = "results") -> pd.DataFrame:
-    results_dir = Path(results_dir)
+def experiment_table(runs: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per run ({"model", "family", "metrics": {metric: file}}, as genlab.pipeline.table_runs gives
+    them): each metric fills the columns its registry entry declares; a classifier's accuracy file gives the
+    row of held-out data, the FID floor."""
+    from genlab.evaluation import METRICS
+    columns = {column: (name, key) for name, metric in METRICS.items() for column, key in metric.columns.items()}
     rows = []
-    for exp in params["experiments"]:
-        if exp["dataset"] != dataset:
-            continue
-        run = results_dir / dataset / exp["model"]
-        family = params["models"][exp["model"]]["family"]
-        if family == "classifier":
-            accuracy = _read(run / "accuracy.json")
+    for run in runs:
+        if run["family"] == "classifier":  # the feature net is no generative model: it gives the floor's row
+            accuracy = _read(Path(run["metrics"]["accuracy"])) if "accuracy" in run["metrics"] else {}
             if "fid_test_vs_train" in accuracy:
                 rows.append({"model": "held-out data (FID floor)", "family": "data",
                              "FID": accuracy["fid_test_vs_train"],
                              "notes": f"feature net test accuracy {accuracy['test_accuracy']:.4f}"})
             continue
-        metrics = {name: _read(run / f"{name}.json") for name in ("fid", "nll", "cost", "reconstruction")}
-        metrics["modes"] = _final_modes(run / "modes.csv")
-        row = {"model": exp["model"], "family": family}
-        for column, (source, key) in COLUMNS.items():
-            row[column] = metrics[source].get(key)
-        if exp["metrics"] and "nll" in exp["metrics"] and row["NLL (bits/dim)"] is None:
-            row["notes"] = metrics["nll"].get("note")
+        values = {name: METRICS[name].values(path) for name, path in run["metrics"].items()}
+        row = {"model": run["model"], "family": run["family"]}
+        for column, (name, key) in columns.items():
+            row[column] = values.get(name, {}).get(key)
+        if "nll" in values and row["NLL (bits/dim)"] is None:
+            row["notes"] = values["nll"].get("note")
         rows.append(row)
-    order = ["model", "family", *COLUMNS, "notes"]
-    table = pd.DataFrame(rows).reindex(columns=order)
+    table = pd.DataFrame(rows).reindex(columns=["model", "family", *columns, "notes"])
     return table.dropna(axis=1, how="all")
 
 

@@ -29,6 +29,7 @@ from tqdm import tqdm
 from genlab.data import Dataset
 from genlab.errors import CheckpointError, ConfigError, NumericsError
 from genlab.families import Family
+from genlab.checkpoints import load_checkpoint, load_trained
 from genlab.io import torch_save, write_csv
 
 log = logging.getLogger(__name__)
@@ -48,14 +49,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device 'cuda' was requested but no GPU is visible; use --device cpu or auto")
-    return torch.device(name)
 
 
 class DataParallel:
@@ -141,38 +134,6 @@ def _set_rng_state(state: dict[str, Any], batch_generator: torch.Generator, para
     batch_generator.set_state(state["batches"])
     if state["cuda"] is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def load_checkpoint(path: str | Path, config_hash: str | None = None) -> dict[str, Any]:
-    """Read a checkpoint; a truncated/corrupt file or one written for another config is refused."""
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"checkpoint {path} does not exist: train it first (`snakemake {path}`)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:  # torch raises many types for a damaged zip/pickle
-        raise CheckpointError(f"checkpoint {path} is unreadable (truncated or corrupt: {error}); "
-                              f"delete it and rerun training") from error
-    if not isinstance(state, dict) or "config_hash" not in state or "model" not in state:
-        raise CheckpointError(f"{path} is not a genlab checkpoint; delete it and rerun training")
-    if config_hash is not None and state["config_hash"] != config_hash:
-        raise CheckpointError(
-            f"checkpoint {path} was written for config hash {state['config_hash']} but this experiment's "
-            f"config hashes to {config_hash}; delete {path.parent} to retrain, or use the params it was "
-            f"trained with (its config is stored in the checkpoint under 'config')")
-    return state
-
-
-def load_trained(model: Family, path: str | Path, config_hash: str, use_ema: bool = True) -> Family:
-    """Load trained weights (EMA by default) into ``model`` for evaluation."""
-    state = load_checkpoint(path, config_hash)
-    try:
-        model.load_state_dict(state["ema" if use_ema else "model"])
-    except RuntimeError as error:  # e.g. a dataset of another shape than the one it was trained on
-        first = str(error).strip().splitlines()[-1].strip()
-        raise CheckpointError(f"checkpoint {path} does not fit this model ({first}); was it trained on a "
-                              f"dataset of another shape?") from error
-    return model.eval()
 
 
 class _StopFlag:

@@ -137,6 +137,13 @@ def banana_psi(spec: dict, x: torch.Tensor, inverse: bool = False) -> torch.Tens
     return torch.stack([x[..., 0] + bend if inverse else x[..., 0] - bend, x[..., 1]], -1)
 
 
+def banana_geodesic(spec: dict, x0: torch.Tensor, x1: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
+    """Ground-truth geodesics of a banana density: psi^-1 of the straight line between psi(x0) and psi(x1),
+    psi(x) = (x1 - bend(x2), x2). Shape (P, T, 2)."""
+    t = times[None, :, None]
+    return banana_psi(spec, (1 - t) * banana_psi(spec, x0)[:, None] + t * banana_psi(spec, x1)[:, None], inverse=True)
+
+
 def banana(rng, n, variant="single"):
     """Exact samples of a banana density (BANANAS); sampled through psi^-1 rather than by Langevin MCMC, so
     the data carry no sampler bias."""

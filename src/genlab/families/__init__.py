@@ -16,7 +16,7 @@ from genlab.families.gaussian import GaussianBaseline
 from genlab.families.pullback import PullbackFlow
 from genlab.families.score_vae import ScoreVAE
 from genlab.families.vae import VAE
-from genlab.metrics.feature_net import Classifier
+from genlab.families.classifier import Classifier
 
 MODELS: dict[str, type[Family]] = {
     "gan": GAN,

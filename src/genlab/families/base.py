@@ -21,9 +21,15 @@ class Family(nn.Module):
     - ``initialize(x_train)``: optional data-dependent initialisation before the first step.
     - ``from_config(example_shape, options, meta)``: construction from the model block; override it to
       take something from the dataset's meta (the classifier's classes, the grey levels).
-    ``network_evaluations`` counts forward passes of the network during sampling (the NFE).
+    ``capabilities`` names what else it offers (below); ``network_evaluations`` counts forward passes of the network during sampling (the NFE).
     """
 
+    # What a family can do beyond training, declared so that evaluation and the config checks ask the class
+    # instead of probing for methods: sample (unconditional samples), samplers (named diffusion samplers and
+    # their options), score (the score of the perturbed data), reconstruct (an auto-encoder: reconstruct,
+    # latent, latent_dim), condition (sampling given a condition: condition, observed), geodesic and rae
+    # (pullback geometry), classify (a classifier: accuracy, features).
+    capabilities: frozenset[str] = frozenset({"sample"})
     has_likelihood = True
     likelihood_kind = "exact"  # what log_likelihood computes, for the tables: exact, a bound, an estimate
 

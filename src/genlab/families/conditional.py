@@ -37,6 +37,7 @@ CONDITIONS = ("label", "given", "inpaint", "superres")
 
 
 class ConditionalDiffusion(DiffusionModel):
+    capabilities = frozenset({"condition"})
     has_likelihood = False
 
     def __init__(self, example_shape, estimator: str, condition: dict, sde: dict, network: dict, loss: dict,

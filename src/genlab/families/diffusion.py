@@ -19,6 +19,8 @@ from genlab.nn import make_network
 
 
 class DiffusionModel(Family):
+    capabilities = frozenset({"sample", "samplers", "score"})
+
     def __init__(self, example_shape, sde: dict, network: dict, loss: dict, sampler: dict,
                  likelihood: dict, cond_dim: int = 0):
         super().__init__(example_shape)

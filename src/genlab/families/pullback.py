@@ -25,6 +25,8 @@ from genlab.families.flow import Flow
 
 
 class PullbackFlow(Flow):
+    capabilities = Flow.capabilities | {"geodesic", "rae"}
+
     def __init__(self, example_shape, kind: str = "nsf", transforms: int = 3, hidden: int = 64, depth: int = 2,
                  bins: int = 8, anisotropic: bool = True, isometry: float = 1.0, volume: float = 0.0,
                  isometry_points: int | None = None):

@@ -29,6 +29,7 @@ from genlab.nn.mlp import ConditionalMLP
 
 
 class ScoreVAE(Family):
+    capabilities = frozenset({"sample", "reconstruct"})
     has_likelihood = False
     likelihood_kind = "n/a (auto-encoder on a pretrained score model)"
 

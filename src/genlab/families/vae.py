@@ -31,6 +31,8 @@ def _kl_to_standard_normal(mean: torch.Tensor, log_std: torch.Tensor) -> torch.T
 
 
 class VAE(Family):
+    capabilities = frozenset({"sample", "reconstruct"})
+
     def __init__(self, example_shape, latent_dim: int = 16, hidden: int = 256, depth: int = 2,
                  beta: float = 1.0, kl_warmup_steps: int = 0, importance_samples: int = 128,
                  min_log_std: float = -6.0):

@@ -6,7 +6,8 @@ from __future__ import annotations
 import torch
 from torchmetrics.image.fid import FrechetInceptionDistance
 
-from genlab.metrics.feature_net import Classifier, FeatureExtractor
+from genlab.families.classifier import Classifier
+from genlab.metrics.feature_net import FeatureExtractor
 
 
 def frechet_distance(real: torch.Tensor, fake: torch.Tensor, classifier: Classifier,

@@ -1,0 +1,52 @@
+"""Checkpoint I/O and device choice: reading a trained experiment back for evaluation, sampling or as the
+pretrained part of another model. The training loop (train.py) writes the files read here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from genlab.errors import CheckpointError, ConfigError
+from genlab.families import Family
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' was requested but no GPU is visible; use --device cpu or auto")
+    return torch.device(name)
+
+
+def load_checkpoint(path: str | Path, config_hash: str | None = None) -> dict[str, Any]:
+    """Read a checkpoint; a truncated/corrupt file or one written for another config is refused."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"checkpoint {path} does not exist: train it first (`snakemake {path}`)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:  # torch raises many types for a damaged zip/pickle
+        raise CheckpointError(f"checkpoint {path} is unreadable (truncated or corrupt: {error}); "
+                              f"delete it and rerun training") from error
+    if not isinstance(state, dict) or "config_hash" not in state or "model" not in state:
+        raise CheckpointError(f"{path} is not a genlab checkpoint; delete it and rerun training")
+    if config_hash is not None and state["config_hash"] != config_hash:
+        raise CheckpointError(
+            f"checkpoint {path} was written for config hash {state['config_hash']} but this experiment's "
+            f"config hashes to {config_hash}; delete {path.parent} to retrain, or use the params it was "
+            f"trained with (its config is stored in the checkpoint under 'config')")
+    return state
+
+
+def load_trained(model: Family, path: str | Path, config_hash: str, use_ema: bool = True) -> Family:
+    """Load trained weights (EMA by default) into ``model`` for evaluation."""
+    state = load_checkpoint(path, config_hash)
+    try:
+        model.load_state_dict(state["ema" if use_ema else "model"])
+    except RuntimeError as error:  # e.g. a dataset of another shape than the one it was trained on
+        first = str(error).strip().splitlines()[-1].strip()
+        raise CheckpointError(f"checkpoint {path} does not fit this model ({first}); was it trained on a "
+                              f"dataset of another shape?") from error
+    return model.eval()

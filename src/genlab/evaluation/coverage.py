@@ -1,0 +1,67 @@
+"""Mode coverage: which classes (images, through the feature net) or mixture components a model's samples
+fall in, for the final weights and along training (Fig 1.2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from genlab.data import Dataset
+from genlab.data.mixtures import GaussianMixture
+from genlab.evaluation.registry import Run, metric
+from genlab.families.classifier import Classifier
+from genlab.generation import generate
+
+
+def mode_coverage(samples: torch.Tensor, dataset: Dataset, classifier: Classifier | None,
+                  min_share: float = 0.2) -> dict[str, Any]:
+    """Which modes a sample covers. Images: the feature net's class histogram. Mixtures: each sample is
+    assigned to its nearest component if it lies within 3 standard deviations of its mean (a
+    'high-quality' sample). A mode counts as covered when it receives at least ``min_share`` of its fair
+    share n / modes, so a handful of stray samples does not make a collapsed model look diverse."""
+    if classifier is not None:
+        labels = classifier.predict(samples)
+        modes, quality = int(dataset.meta["classes"]), None  # the classifier assigns every sample
+    else:
+        mixture = GaussianMixture.from_meta(dataset.meta)
+        x = samples.flatten(1).double()
+        distance = torch.cdist(x, mixture.means)
+        labels = distance.argmin(1)
+        std = torch.sqrt(torch.diagonal(mixture.covariances, dim1=1, dim2=2).max(1).values)
+        good = distance.gather(1, labels[:, None])[:, 0] <= 3 * std[labels]
+        labels, modes, quality = labels[good], len(mixture.weights), float(good.double().mean())
+    counts = torch.bincount(labels, minlength=modes).double()
+    share = counts / len(samples)
+    covered = int((counts >= min_share * len(samples) / modes).sum())
+    return {"modes_covered": covered, "modes": modes, "high_quality": quality,
+            **{f"share_{k}": float(share[k]) for k in range(modes)}}
+
+
+def final_modes(path: Path) -> dict[str, Any]:
+    """The row of the final (EMA) weights: 'covered/total', and for mixtures the fraction of samples within 3
+    standard deviations of a mode (a Gaussian 'covers' every mode of the ring, but with 0.3)."""
+    final = pd.read_csv(path).astype({"step": str}).set_index("step").loc["ema"]
+    return {"modes_covered": f"{int(final['modes_covered'])}/{int(final['modes'])}",
+            "high_quality": None if pd.isna(final["high_quality"]) else float(final["high_quality"])}
+
+
+@metric("modes", output="csv", settings=("modes",), feature_net="images", requires={"sample"},
+        datasets=("images", "ring", "gaussian_mixture"), columns={"modes covered": "modes_covered",
+                                                                  "high-quality samples": "high_quality"},
+        summary=final_modes, plot={"x": "step", "y": "modes_covered"})
+@torch.no_grad()
+def modes(run: Run) -> list[dict[str, Any]]:
+    """Mode coverage of the final EMA weights (step 'ema') and, along training (Fig 1.2), of every snapshot
+    of the raw weights kept by ``training.snapshots``."""
+    model, dataset, settings = run.model, run.dataset, run.settings("modes")
+    classifier = run.classifier.cpu() if run.is_image else None
+    rows = []
+    final = {k: v.clone() for k, v in model.state_dict().items()}
+    for step, weights in [*sorted((run.checkpoint.get("snapshots") or {}).items()), ("ema", final)]:
+        model.load_state_dict(weights)
+        samples, _ = generate(model, settings["n_samples"], settings["n_samples"], run.seed)
+        rows.append({"step": step, **mode_coverage(samples, dataset, classifier)})
+    return rows

@@ -1,0 +1,80 @@
+"""The geometry of the data: intrinsic dimension from the score's spectrum (chapter 5), pullback geodesics
+against the ground truth and the Riemannian auto-encoder (chapter 7)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from genlab.data import Dataset
+from genlab.data.synthetic import banana_geodesic
+from genlab.evaluation.registry import Run, metric
+from genlab.families import Family
+
+
+def intrinsic_dimension(model: Family | None, dataset: Dataset, settings: dict[str, Any], seed: int) -> dict[str, Any]:
+    """Intrinsic dimension of the data manifold (Stanczuk, Batzolis et al. 2024) from a trained score
+    model's spectrum at held-out points, beside the scikit-dimension baselines on the training points and
+    the ground truth when the dataset knows it. Without a model, the baselines alone."""
+    from genlab.methods.intrinsic_dim import estimate_intrinsic_dimension
+    from genlab.metrics.id_baselines import run_baselines
+    truth = dataset.meta.get("intrinsic_dim")
+    result: dict[str, Any] = {"true_dim": truth, "ambient_dim": dataset.dim}
+    if model is not None:
+        x = torch.as_tensor(dataset.x_test[: settings["n_points"]]).to(model.device)
+        estimate = estimate_intrinsic_dimension(model.score, model.sde, x, settings["t0"],
+                                                settings.get("n_perturbations"), seed)
+        spectra = estimate["spectra"].cpu().double()
+        counts = torch.bincount(estimate["estimates"], minlength=dataset.dim + 1)
+        result.update(estimate=estimate["median"],
+                      histogram={str(d): int(c) for d, c in enumerate(counts) if c > 0},
+                      # the mean spectrum normalised by its largest value: the figure's curve
+                      mean_spectrum=(spectra / spectra[:, :1]).mean(0).tolist())
+    x_train = dataset.x_train[: settings["baseline_points"]]
+    result["baselines"] = run_baselines(x_train, settings["baselines"], seed)
+    return result
+
+
+@metric("intrinsic_dim", settings=("intrinsic_dim",), requires={"score"})
+def intrinsic_dim(run: Run) -> dict[str, Any]:
+    """Intrinsic dimension from the score spectrum of the trained model, beside the baselines."""
+    return intrinsic_dimension(run.model, run.dataset, run.settings("intrinsic_dim"), run.seed)
+
+
+EXAMPLE_GEODESICS = 6  # geodesics kept in the metrics file for figures
+
+
+@metric("geodesic", settings=("geodesic",), requires={"geodesic"}, datasets=("banana",))
+@torch.no_grad()
+def geodesic(run: Run) -> dict[str, Any]:
+    """Geodesic error of a pullback flow on a banana density: the mean distance, over random pairs of
+    held-out points and evenly spaced times, between the learned geodesic and the ground truth; also
+    relative to the mean distance between the pair's end points."""
+    model, dataset, settings = run.model, run.dataset, run.settings("geodesic")
+    x = torch.as_tensor(dataset.x_test, dtype=torch.float64)
+    generator = torch.Generator().manual_seed(run.seed)
+    pairs = torch.randint(len(x), (settings["n_pairs"], 2), generator=generator)
+    x0, x1 = x[pairs[:, 0]], x[pairs[:, 1]]
+    times = torch.linspace(0, 1, settings["n_times"], dtype=torch.float64)
+    learned = model.geodesic(x0.float(), x1.float(), times.float()).cpu().double()
+    truth = banana_geodesic(dataset.meta["banana"], x0, x1, times)
+    error = (learned - truth).norm(dim=-1).mean(1)  # per pair, averaged over time
+    return {"geodesic_error": float(error.mean()), "geodesic_error_sem": float(error.std() / len(error) ** 0.5),
+            "relative_geodesic_error": float(error.mean() / (x1 - x0).norm(dim=-1).mean()),
+            "n_pairs": settings["n_pairs"], "n_times": settings["n_times"],
+            "examples": {"learned": learned[:EXAMPLE_GEODESICS].tolist(), "truth": truth[:EXAMPLE_GEODESICS].tolist()}}
+
+
+@metric("rae", settings=("rae",), requires={"rae"})
+@torch.no_grad()
+def rae(run: Run) -> dict[str, Any]:
+    """The Riemannian auto-encoder of a pullback flow: the latent dimensions kept at the configured eps
+    against the manifold's true dimension, the learned variance spectrum, and the held-out reconstruction
+    error when keeping d = 1..D coordinates."""
+    model, dataset, settings = run.model, run.dataset, run.settings("rae")
+    x = torch.as_tensor(dataset.x_test[: settings["n_examples"]]).to(model.device)
+    mse = [float((model.rae_reconstruct(x, keep) - x).flatten(1).pow(2).mean()) for keep in range(1, model.dim + 1)]
+    return {"true_dim": dataset.meta.get("intrinsic_dim"), "epsilon": settings["epsilon"],
+            "retained_dim": model.rae_dimension(settings["epsilon"]),
+            "variances": model.variances.sort(descending=True).values.tolist(), "mse_by_kept_dim": mse}

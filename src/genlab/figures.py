@@ -1,0 +1,269 @@
+"""The figure registry: one spec per figure, the only place that says what a figure reads and writes.
+
+A figure is a params block under `figures:` (leave it out to skip the figure), a notebook
+`notebooks/{name}.ipynb` executed by papermill, and a spec here: its settings (a JSON-schema fragment the
+block is checked against), the metric files it reads from every experiment the block names (`dataset` /
+`datasets` x `model` / `models`), whether it reads those runs' samples, data files or training logs, other
+inputs, the
+figures it draws with their report captions, and whether it also writes a table
+(results/analysis/{name}.{csv,tex,json}). The one generic Snakemake rule (rules/figures.smk), DVC, the
+config checks and `genlab figure` derive everything from the spec. See README, "Adding a figure"."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from genlab import paths
+
+NAMES = {"type": "array", "minItems": 1, "uniqueItems": True, "items": {"type": "string"}}
+GRID = {"type": "integer", "minimum": 1, "maximum": 32, "description": "samples per side of a grid"}
+COUNT = {"type": "integer", "minimum": 1}
+SIZES = {"type": "array", "minItems": 2, "uniqueItems": True, "items": {"type": "integer", "minimum": 2}}
+
+
+def _block_schema(required: list[str], **properties: Any) -> dict[str, Any]:
+    return {"type": "object", "additionalProperties": False, "required": required, "properties": properties}
+
+
+@dataclass(frozen=True)
+class Figure:
+    """``files``: figure stem -> its report caption (str.format'ed with the block and the params, so a caption
+    can name the block's dataset). ``reads``: metrics read from every run. ``inputs``: further inputs,
+    params -> {notebook parameter: [paths]}. ``check``: further cross-references, (params, block) -> an
+    error message or None."""
+
+    name: str
+    category: str
+    files: dict[str, str]
+    schema: dict[str, Any]
+    reads: tuple[str, ...] = ()
+    samples: bool = False
+    data: bool = False
+    train_logs: bool = False
+    table: bool = False
+    inputs: Callable[[dict[str, Any]], dict[str, list[str]]] | None = None
+    check: Callable[[dict[str, Any], dict[str, Any]], str | None] | None = None
+    runs_of: Callable[[dict[str, Any]], list[tuple[str, str]]] | None = None
+    description: str = field(default="", compare=False)
+
+    @property
+    def notebook(self) -> str:
+        return f"notebooks/{self.name}.ipynb"
+
+    def runs(self, params: dict[str, Any]) -> list[tuple[str, str]]:
+        """The (dataset, model) experiments the figure draws."""
+        if self.runs_of is not None:
+            return self.runs_of(params)
+        block = params["figures"][self.name]
+        datasets = block.get("datasets", [block["dataset"]] if "dataset" in block else [])
+        models = block.get("models", [block["model"]] if "model" in block else [])
+        return [(dataset, model) for dataset in datasets for model in models]
+
+    def input_files(self, params: dict[str, Any]) -> dict[str, list[str]]:
+        """Notebook parameter -> the files it names, in run order (also the rule's named inputs)."""
+        from genlab.evaluation import get
+        runs = self.runs(params)
+        files = {name: [get(name).path(d, m) for d, m in runs] for name in self.reads}
+        if self.samples:
+            files["samples"] = [paths.samples(d, m) for d, m in runs]
+        if self.data:
+            files["data"] = [paths.data(d) for d, _ in runs]
+        if self.train_logs:
+            files["train_log"] = [paths.train_log(d, m) for d, m in runs]
+        if self.inputs is not None:
+            files.update(self.inputs(params))
+        return files
+
+    def figure_files(self) -> dict[str, str]:
+        """Figure stem -> its path without extension (the notebook saves PDF and PNG there)."""
+        return {stem: str(Path(paths.figure(stem, "pdf")).with_suffix("")) for stem in self.files}
+
+    def table_files(self) -> dict[str, str]:
+        return {ext: paths.analysis(self.name, ext) for ext in ("csv", "tex", "json")} if self.table else {}
+
+    def outputs(self) -> list[str]:
+        """Every file the figure job writes (figures, its table, the executed notebook, the captions)."""
+        return [*(paths.figure(stem, ext) for stem in self.files for ext in ("pdf", "png")),
+                *self.table_files().values(), paths.executed_notebook(self.name),
+                *(paths.caption(stem) for stem in self.files)]
+
+    def parameters(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The notebook's parameters, typed (lists are lists): its inputs, the block's settings, the runs
+        ("dataset/model") and where to write."""
+        return {**self.input_files(params), "settings": params["figures"][self.name],
+                "runs": [f"{d}/{m}" for d, m in self.runs(params)], "figures": self.figure_files(),
+                "table": self.table_files()}
+
+    def captions(self, params: dict[str, Any]) -> dict[str, str]:
+        block = params["figures"][self.name]
+        return {stem: " ".join(caption.format(block=block, params=params).split()) + "\n"
+                for stem, caption in self.files.items()}
+
+
+FIGURES: dict[str, Figure] = {}
+
+
+def register(figure: Figure) -> Figure:
+    if figure.name in FIGURES:
+        raise ValueError(f"figure {figure.name!r} is declared twice")
+    FIGURES[figure.name] = figure
+    return figure
+
+
+def _feature_net_floor(params: dict[str, Any]) -> dict[str, list[str]]:
+    from genlab.evaluation import get
+    block = params["figures"]["diffusion_samplers"]
+    return {"accuracy": [get("accuracy").path(block["dataset"], params["evaluation"]["fid"]["feature_model"])]}
+
+
+def _floor_listed(params: dict[str, Any], block: dict[str, Any]) -> str | None:
+    feature_model = params["evaluation"]["fid"]["feature_model"]
+    listed = [e for e in params["experiments"] if (e["dataset"], e["model"]) == (block["dataset"], feature_model)]
+    if not (listed and "accuracy" in listed[0]["metrics"]):
+        return (f"the feature net experiment {block['dataset']}/{feature_model} must list metric 'accuracy' (the "
+                f"figure draws its held-out FID floor)")
+    return None
+
+
+register(Figure(
+    "diffusion_samplers", "Diffusion samplers",
+    files={"diffusion_samples": "Samples of the diffusion model {block[model]} trained on {block[dataset]}, drawn "
+                                "with its default sampler.",
+           "fid_vs_nfe": "FID against the number of network evaluations per sample for the SDE samplers "
+                         "(Euler-Maruyama, predictor-corrector, DDPM ancestral; solid) and the ODE samplers (DDIM, "
+                         "adaptive probability-flow ODE; dashed). The dotted line is the FID of held-out real "
+                         "images: the floor. FID uses the pipeline's own classifier features."},
+    schema=_block_schema(["dataset", "model", "grid"], dataset={"type": "string"}, model={"type": "string"},
+                         grid=GRID),
+    reads=("fid", "sweep"), samples=True, inputs=_feature_net_floor, check=_floor_listed,
+    description="sample grid and FID against NFE for the diffusion samplers"))
+
+register(Figure(
+    "family_samples", "Families",
+    files={"family_samples": "Fig 1.1 analogue: samples of every family on {block[dataset]}, each titled with its "
+                             "FID (pipeline feature net). GAN and VAE samples take one network pass, the flow and "
+                             "MADE one pass per dimension and layer, the EBM its Langevin steps from noise, "
+                             "diffusion its solver's evaluations."},
+    schema=_block_schema(["dataset", "models", "grid"], dataset={"type": "string"}, models=NAMES, grid=GRID),
+    reads=("fid",), samples=True, description="Fig 1.1, a sample grid per family"))
+
+
+def _snapshots_kept(params: dict[str, Any], block: dict[str, Any]) -> str | None:
+    for model in block["models"]:
+        if not params["models"][model]["training"].get("snapshots"):
+            return f"models.{model}.training.snapshots must list the steps whose weights the figure draws"
+    return None
+
+
+register(Figure(
+    "mode_collapse", "Families",
+    files={"mode_collapse": "Fig 1.2: GAN training dynamics. Left: samples of the raw (non-averaged) weights at "
+                            "training snapshots. Right: the share of samples per mode along training (digits: "
+                            "classes by the feature net; ring: mixture components, within 3 standard deviations), "
+                            "and the number of modes covered (at least 20% of a fair share)."},
+    schema=_block_schema(["datasets", "models"], datasets=NAMES, models=NAMES),
+    reads=("modes",), samples=True, data=True, check=_snapshots_kept,
+    description="Fig 1.2, samples and mode coverage along GAN training"))
+
+register(Figure(
+    "reconstructions", "Families",
+    files={"reconstructions": "Fig 1.3 extended: held-out originals against auto-encoder reconstructions at the "
+                              "same latent size: the VAE's decoder mean at the encoder mean, and ScoreVAE's "
+                              "conditional reverse-time sample of the frozen pretrained diffusion model given the "
+                              "encoder's latent. The table gives MSE, PSNR, SSIM, the FID of the reconstructions "
+                              "and the held-out accuracy of a linear probe on the latents (last row: on the raw "
+                              "pixels)."},
+    schema=_block_schema(["dataset", "models", "grid"], dataset={"type": "string"}, models=NAMES, grid=GRID),
+    reads=("reconstruction",), samples=True, table=True,
+    description="Fig 1.3, originals against auto-encoder reconstructions"))
+
+register(Figure(
+    "kde_curse", "Analyses",
+    files={"kde_curse": "Section 1.1.2: kernel density estimation error of N(0, I_d) against sample size n for "
+                        "several d (points: Monte-Carlo mean and standard deviation; lines: exact MISE), and the "
+                        "samples needed for a fixed relative error, which grow like eps^{{-(d+4)/4}}."},
+    schema=_block_schema(["dims", "sample_sizes", "repeats"], repeats=COUNT, sample_sizes=SIZES,
+                         dims={"type": "array", "minItems": 1, "uniqueItems": True, "items": COUNT}),
+    inputs=lambda params: {"curves": [paths.analysis("kde_curse", "csv")]},
+    description="section 1.1.2, KDE error against sample size in several dimensions"))
+
+register(Figure(
+    "intrinsic_dim", "Intrinsic dimension",
+    files={"intrinsic_dim_spectra": "Intrinsic dimension of manifolds with known dimension: our estimate from a VE "
+                                    "score model's spectrum (median over held-out points; the share of points "
+                                    "estimated exactly) against the scikit-dimension baselines, with their mean "
+                                    "absolute errors; and the mean normalised score spectra."},
+    schema=_block_schema(["datasets", "models"], datasets=NAMES, models=NAMES),
+    reads=("intrinsic_dim",), table=True,
+    description="the intrinsic-dimension table (ours against scikit-dimension) and the score spectra"))
+
+
+def _cdsm_references(params: dict[str, Any], block: dict[str, Any]) -> str | None:
+    for dataset in block["datasets"]:
+        if params["datasets"].get(dataset, {}).get("kind") != "conditional_mixture":
+            return f"datasets: {dataset!r} must be a declared dataset of kind conditional_mixture (its conditional " \
+                   f"score is analytic)"
+    for model in block["estimators"]:
+        model_block = params["models"].get(model, {})
+        if model_block.get("family") != "conditional" or model_block["condition"]["kind"] != "given":
+            return f"estimators: {model!r} must be a declared model of family conditional with condition {{kind: given}}"
+    return None
+
+
+register(Figure(
+    "cdsm_consistency", "CDSM",
+    files={"cdsm_consistency": "Consistency of conditional denoising score matching: the weighted L2 error of CDE, "
+                               "CDiffE and CMDE to the analytic conditional score of a conditional Gaussian and of "
+                               "a Gaussian mixture, against the number of training pairs (top) and against "
+                               "diffusion time at the largest n (middle); the closed-form minimiser of the "
+                               "empirical CDSM objective against n at fixed times (bottom)."},
+    schema=_block_schema(
+        ["datasets", "estimators", "sample_sizes", "test_points", "times", "t_min", "bandwidth"],
+        datasets={**NAMES, "description": "conditional_mixture datasets"},
+        estimators={**NAMES, "description": "model blocks of family conditional, condition given"},
+        sample_sizes=SIZES, test_points=COUNT,
+        times={"type": "integer", "minimum": 2, "description": "points of the t grid the error is averaged over"},
+        t_min={"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+        bandwidth={"type": "number", "exclusiveMinimum": 0, "description": "h0 of the empirical minimiser's kernel"}),
+    runs_of=lambda params: [],
+    inputs=lambda params: {"curves": [paths.cdsm_curves(d) for d in params["figures"]["cdsm_consistency"]["datasets"]]},
+    check=_cdsm_references,
+    description="error of the conditional estimators to the analytic conditional score against n"))
+
+register(Figure(
+    "conditional_generation", "CDSM",
+    files={"conditional_generation": "Conditional generation on {block[dataset]} with the three CDSM estimators: "
+                                     "class-conditional sampling, inpainting of the bottom half and 2x "
+                                     "super-resolution. PSNR/SSIM against the held-out image, FID of the samples, "
+                                     "and the share of samples the feature net puts in the held-out example's "
+                                     "class."},
+    schema=_block_schema(["dataset", "models"], dataset={"type": "string"}, models=NAMES),
+    reads=("conditional",), table=True,
+    description="class-conditional sampling, inpainting and super-resolution per CDSM estimator (table, figure)"))
+
+register(Figure(
+    "pullback_geodesics", "Pullback geometry",
+    files={"pullback_geodesics": "Score-based pullback geometry on the banana densities: geodesics gamma(t) = "
+                                 "phi^-1((1-t) phi(x0) + t phi(x1)) of each flow (solid) against the ground-truth "
+                                 "geodesics of the known density (dashed), for a plain flow, an anisotropic flow, an "
+                                 "isometric flow and the method (anisotropic and isometric). The table gives the "
+                                 "geodesic error (mean distance to the truth over pairs and times), the held-out "
+                                 "NLL, and the paper's error for the method."},
+    schema=_block_schema(["datasets", "models"], datasets={**NAMES, "description": "banana datasets"},
+                         models={**NAMES, "description": "pullback flows, each listing metrics geodesic and nll"}),
+    reads=("geodesic", "nll"), table=True,
+    inputs=lambda params: {"data": [paths.data(d) for d in params["figures"]["pullback_geodesics"]["datasets"]]},
+    description="pullback geodesics on banana densities against the ground truth, per flow variant (table, figure)"))
+
+register(Figure(
+    "rae", "Pullback geometry",
+    files={"rae_spectra": "The Riemannian auto-encoder of an anisotropic, isometry-regularised flow on manifolds of "
+                          "known dimension K: the learned base variances (the coordinates kept until the discarded "
+                          "variance share is at most epsilon are filled) and the held-out reconstruction error "
+                          "against the number of latent coordinates kept."},
+    schema=_block_schema(["datasets", "models"], datasets=NAMES, models=NAMES),
+    reads=("rae",), table=True,
+    description="the Riemannian auto-encoder's learned variance spectrum and reconstruction error (table, figure)"))
+

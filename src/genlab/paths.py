@@ -1,0 +1,82 @@
+"""Where every pipeline file lives: the one place a path template is written.
+
+Rules, DVC stages, tables, figures, claims and the CLI all call these functions. Each takes names (a
+dataset, a model, a metric, a figure) and returns a repo-relative path; called with Snakemake wildcards
+("{dataset}", "{model}") it returns the rule's pattern. Light on purpose: no torch, no genlab imports."""
+
+from __future__ import annotations
+
+PARAMS = "results/params.yaml"  # the validated, merged params the CLI reads (written by the Snakefile)
+RAW_DIR = "data/raw"  # MNIST / CIFAR-10 files staged by the user (clusters)
+
+
+def data(dataset: str) -> str:
+    return f"data/processed/{dataset}.npz"
+
+
+def run_dir(dataset: str, model: str) -> str:
+    """The folder of one experiment: its checkpoint, training log, samples and metric files."""
+    return f"results/{dataset}/{model}"
+
+
+def checkpoint(dataset: str, model: str) -> str:
+    return f"{run_dir(dataset, model)}/checkpoint.pt"
+
+
+def train_log(dataset: str, model: str) -> str:
+    return f"{run_dir(dataset, model)}/train_log.csv"
+
+
+def samples(dataset: str, model: str) -> str:
+    return f"{run_dir(dataset, model)}/samples.npz"
+
+
+def metric(dataset: str, model: str, name: str, ext: str) -> str:
+    """A metric file: flat metrics as {name}.json (DVC metrics), curves as {name}.csv (DVC plots)."""
+    return f"{run_dir(dataset, model)}/{name}.{ext}"
+
+
+def table(dataset: str, ext: str) -> str:
+    """The per-dataset comparison table (one row per experiment)."""
+    return f"results/tables/{dataset}.{ext}"
+
+
+def analysis(name: str, ext: str) -> str:
+    """A figure's own table, or an analysis's curves (kde_curse)."""
+    return f"results/analysis/{name}.{ext}"
+
+
+def cdsm_curves(dataset: str) -> str:
+    return f"results/analysis/cdsm/{dataset}.csv"
+
+
+def cdsm_runs(dataset: str) -> str:
+    return f"results/cdsm_runs/{dataset}"
+
+
+def figure(stem: str, ext: str) -> str:
+    return f"figures/{stem}.{ext}"
+
+
+def executed_notebook(name: str) -> str:
+    """The executed copy of a notebook (papermill), kept for inspection."""
+    return f"results/notebooks/{name}.ipynb"
+
+
+def caption(name: str) -> str:
+    """A figure's caption for the Snakemake report, written by the figure job from its spec."""
+    return f"results/captions/{name}.rst"
+
+
+def log(kind: str, name: str) -> str:
+    return f"results/logs/{kind}/{name}.log"
+
+
+def benchmark(kind: str, name: str) -> str:
+    """A Snakemake benchmark file (wall time, memory) of one job."""
+    return f"results/benchmarks/{kind}/{name}.tsv"
+
+
+def reproduction(ext: str) -> str:
+    """The reproduction report (md, json): each claim of the thesis, the paper's value, ours and a verdict."""
+    return f"results/reproduction.{ext}"

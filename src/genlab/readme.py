@@ -1,0 +1,215 @@
+"""The README's result tables, generated from results/ so that no number in them is typed by hand.
+
+``snapshot`` collects from results/ the values the README shows (a JSON-ready dict of tables);
+``render`` turns a snapshot into markdown; ``update`` writes the snapshot to a committed file
+(docs/default-run.json) and rewrites the README between the two markers; ``check`` says whether the
+README's block is what the committed snapshot renders to. results/ is not committed, so CI checks the
+README against the snapshot, and the snapshot is refreshed by ``update`` after a run.
+
+Light on purpose (no torch): genlab.io is imported only when writing."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import statistics
+from pathlib import Path
+from typing import Any
+
+from genlab import paths
+from genlab.claims import format_value
+from genlab.errors import GenlabError
+
+BEGIN, END = "<!-- genlab:results:begin -->", "<!-- genlab:results:end -->"
+SNAPSHOT = "docs/default-run.json"
+# Display order of rows and columns; names not listed follow in sorted order.
+FAMILY_ORDER = ["data", "gaussian", "gan", "vae", "flow", "autoregressive", "ebm", "diffusion"]
+FAMILY_COLUMNS = ["FID", "NLL (bits/dim)", "NLL kind", "ELBO (bits/dim)", "true NLL (bits/dim)", "modes covered",
+                  "NFE", "s / 1000 samples", "train time (s)"]
+TRUTH_GAP = "NLL - true NLL (bits/dim)"
+ID_COLUMNS = ["D", "true", "ours", "ours exact (share of points)"]
+RECONSTRUCTION_COLUMNS = ["latent dim", "MSE", "PSNR (dB)", "SSIM", "FID of reconstructions", "linear probe accuracy"]
+RECONSTRUCTION_ROWS = ["vae", "score_vae"]
+GEODESIC_ROWS = ["banana_single", "banana_squeezed", "banana_river"]
+GEODESIC_FLOWS = ["pullback_plain", "pullback_anisotropic", "pullback_isometric", "pullback"]
+RAE_COLUMNS = ["ambient dim", "true dim", "retained dim", "epsilon", "discarded variance share",
+               "MSE at retained dim", "MSE at true dim"]
+
+
+def _ordered(names: list[str], preferred: list[str], last: tuple[str, ...] = ()) -> list[str]:
+    head = [name for name in preferred if name in names]
+    tail = [name for name in last if name in names]
+    return head + sorted(name for name in names if name not in head and name not in tail) + tail
+
+
+def _clean(value: Any) -> Any:
+    """NaN (pandas' n/a) as None: JSON has no NaN."""
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def _table(title: str, source: str, columns: list[str], rows: list[list[Any]], note: str = "") -> dict[str, Any]:
+    return {"title": title, "source": source, "columns": columns,
+            "rows": [[_clean(value) for value in row] for row in rows], "note": note}
+
+
+def _json(path: Path) -> dict[str, Any] | None:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _family_table(path: Path, root: Path) -> dict[str, Any]:
+    """results/tables/{dataset}.json: one row per model, the columns some model has a value in."""
+    data = _json(path)
+    family = {model: row.get("family") for model, row in data.items()}
+    rank = {name: index for index, name in enumerate(FAMILY_ORDER)}
+    models = sorted(data, key=lambda m: (rank.get(family[m], len(rank)), m))
+    columns = [c for c in FAMILY_COLUMNS if any(_clean(data[m].get(c)) is not None for m in models)]
+    rows = [[model, *(data[model].get(column) for column in columns)] for model in models]
+    if "true NLL (bits/dim)" in columns:  # the gap itself: at 3 significant digits 1.253 and 1.245 both read 1.25
+        nll, truth = columns.index("NLL (bits/dim)") + 1, columns.index("true NLL (bits/dim)") + 1
+        columns.append(TRUTH_GAP)
+        for row in rows:
+            gap = None if _clean(row[nll]) is None or _clean(row[truth]) is None else row[nll] - row[truth]
+            row.append(gap)
+    return _table(f"Generative families on {path.stem}", str(path.relative_to(root)), ["model", *columns], rows)
+
+
+def _intrinsic_dim_table(path: Path, root: Path) -> dict[str, Any]:
+    data = _json(path)
+    datasets = _ordered(list(data), [], last=("mean absolute error",))
+    present = {column for row in data.values() for column in row}
+    baselines = sorted((c for c in present if c not in ID_COLUMNS), key=str.lower)
+    columns = [c for c in ID_COLUMNS if c in present] + baselines
+    rows = [[name, *(data[name].get(column) for column in columns)] for name in datasets]
+    return _table("Intrinsic dimension from the score spectrum against baselines", str(path.relative_to(root)),
+                  ["manifold", *columns], rows)
+
+
+def _cdsm_table(files: list[Path]) -> dict[str, Any]:
+    """Error to the analytic conditional score per estimator and dataset, mean over t, one column per n."""
+    errors: dict[tuple[str, str], dict[float, list[float]]] = {}
+    for path in files:
+        with open(path, newline="") as handle:
+            for row in csv.DictReader(handle):
+                key = (row["estimator"], row.get("dataset") or path.stem)
+                errors.setdefault(key, {}).setdefault(float(row["n"]), []).append(float(row["error"]))
+    sizes = sorted({n for by_n in errors.values() for n in by_n})
+    rows = [[estimator, dataset, *(statistics.fmean(errors[(estimator, dataset)][n])
+                                   if n in errors[(estimator, dataset)] else None for n in sizes)]
+            for estimator, dataset in errors]
+    return _table("CDSM consistency: error to the analytic conditional score (mean over t) against n",
+                  paths.cdsm_curves("*"),
+                  ["estimator", "dataset", *(f"n = {format_value(n)}" for n in sizes)], rows)
+
+
+def _rows_table(path: Path, root: Path, title: str, preferred_rows: list[str], preferred_columns: list[str],
+                label: str, last: tuple[str, ...] = ()) -> dict[str, Any]:
+    """An analysis JSON ({row: {column: value}}) as a table, in the preferred row and column order."""
+    data = _json(path)
+    names = _ordered(list(data), preferred_rows, last)
+    present = {column for row in data.values() for column in row}
+    columns = [c for c in preferred_columns if c in present]
+    rows = [[name, *(data[name].get(column) for column in columns)] for name in names]
+    return _table(title, str(path.relative_to(root)), [label, *columns], rows)
+
+
+def _geodesic_table(path: Path, root: Path) -> dict[str, Any]:
+    """Rows: banana densities; columns: the flows' geodesic errors, then the paper's figure for the method."""
+    data = _json(path)
+    by_dataset: dict[str, dict[str, Any]] = {}
+    for row in data.values():
+        by_dataset.setdefault(row["dataset"], {})[row["flow"]] = row
+    flows = _ordered(sorted({flow for row in by_dataset.values() for flow in row}), GEODESIC_FLOWS)
+    rows = []
+    for dataset in _ordered(list(by_dataset), GEODESIC_ROWS):
+        runs = by_dataset[dataset]
+        paper = next((run.get("paper (method)") for run in runs.values() if _clean(run.get("paper (method)"))), None)
+        rows.append([dataset, *(runs[flow]["geodesic error"] if flow in runs else None for flow in flows), paper])
+    return _table("Pullback geodesics: mean distance to the true geodesic", str(path.relative_to(root)),
+                  ["density", *flows, "paper (method)"], rows)
+
+
+def _reproduction_table(path: Path, root: Path) -> dict[str, Any]:
+    data = _json(path)
+    rows = [[row["id"], row["paper"], row["ours"], row["verdict"]] for row in data["claims"]]
+    return _table("The thesis's claims against this run", str(path.relative_to(root)),
+                  ["claim", "paper", "ours", "verdict"], rows, note=data["summary"])
+
+
+def snapshot(root: str | Path = ".") -> dict[str, Any]:
+    """The values the README shows, read from root/results; tables whose files are absent are left out."""
+    root = Path(root)
+    tables = [_family_table(path, root) for path in sorted((root / Path(paths.table("x", "json")).parent).glob("*.json"))]
+    analysis = {name: root / paths.analysis(name, "json")
+                for name in ("intrinsic_dim", "reconstructions", "pullback_geodesics", "rae")}
+    if analysis["intrinsic_dim"].exists():
+        tables.append(_intrinsic_dim_table(analysis["intrinsic_dim"], root))
+    cdsm = sorted((root / Path(paths.cdsm_curves("x")).parent).glob("*.csv"))
+    if cdsm:
+        tables.append(_cdsm_table(cdsm))
+    if analysis["reconstructions"].exists():
+        tables.append(_rows_table(analysis["reconstructions"], root, "ScoreVAE against the VAE at the same latent size",
+                                  RECONSTRUCTION_ROWS, RECONSTRUCTION_COLUMNS, "model", last=("raw inputs",)))
+    if analysis["pullback_geodesics"].exists():
+        tables.append(_geodesic_table(analysis["pullback_geodesics"], root))
+    if analysis["rae"].exists():
+        tables.append(_rows_table(analysis["rae"], root, "Riemannian auto-encoder: coordinates kept", [],
+                                  RAE_COLUMNS, "manifold / model"))
+    reproduction = root / paths.reproduction("json")
+    if reproduction.exists():
+        tables.append(_reproduction_table(reproduction, root))
+    return {"tables": tables}
+
+
+def _cell(value: Any) -> str:
+    return format_value(value).replace("|", r"\|").replace("\n", " ")
+
+
+def render(snap: dict[str, Any]) -> str:
+    """Markdown: per table a bold title with its source file, an optional note, and the table."""
+    if not snap["tables"]:
+        return "No results yet: run the pipeline, then rewrite this block from results/.\n"
+    parts = []
+    for table in snap["tables"]:
+        lines = [f"**{table['title']}** (`{table['source']}`)", ""]
+        if table.get("note"):
+            lines += [table["note"], ""]
+        lines.append("| " + " | ".join(_cell(c) for c in table["columns"]) + " |")
+        lines.append("|" + "---|" * len(table["columns"]))
+        lines += ["| " + " | ".join(_cell(value) for value in row) + " |" for row in table["rows"]]
+        parts.append("\n".join(lines) + "\n")
+    return "\n".join(parts)
+
+
+def _block(text: str, where: str) -> tuple[int, int]:
+    """The start and end offsets of the text between the markers; GenlabError if they are not there once."""
+    if text.count(BEGIN) != 1 or text.count(END) != 1 or text.index(BEGIN) > text.index(END):
+        raise GenlabError(f"{where}: expected one '{BEGIN}' line followed by one '{END}' line around the "
+                          "generated results; insert them where the tables go")
+    return text.index(BEGIN) + len(BEGIN), text.index(END)
+
+
+def update(readme_path: str | Path = "README.md", snapshot_path: str | Path = SNAPSHOT,
+           root: str | Path = ".") -> dict[str, Any]:
+    """Snapshot root/results into snapshot_path and rewrite the README's block from it; returns the snapshot."""
+    from genlab.io import write_json, write_text  # imports torch: only when writing
+    text = Path(readme_path).read_text()
+    start, end = _block(text, str(readme_path))  # before writing anything: a README without markers stops here
+    snap = snapshot(root)
+    write_json(snapshot_path, snap)
+    write_text(readme_path, text[:start] + "\n" + render(snap) + text[end:])
+    return snap
+
+
+def check(readme_path: str | Path = "README.md", snapshot_path: str | Path = SNAPSHOT) -> bool:
+    """Whether the README's block is exactly what the committed snapshot renders to (False when the
+    snapshot or the markers are missing)."""
+    readme_path, snapshot_path = Path(readme_path), Path(snapshot_path)
+    if not readme_path.exists() or not snapshot_path.exists():
+        return False
+    text = readme_path.read_text()
+    try:
+        start, end = _block(text, str(readme_path))
+    except GenlabError:
+        return False
+    return text[start:end] == "\n" + render(json.loads(snapshot_path.read_text()))

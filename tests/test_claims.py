@@ -1,0 +1,440 @@
+"""Claims and the generated README: every predicate holds and differs where it should, missing results read
+as 'not run at this scale', malformed claims files stop with one line, the committed claims.yaml is valid
+and reads only pipeline outputs, and the README block round-trips (and a stale one is caught).
+
+Results here are small fake files in the pipeline's formats, with the default run's numbers from the README
+(so the committed claims get the verdicts the README's text states)."""
+
+import csv
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from genlab import claims as gc
+from genlab import paths, readme
+from genlab.errors import ConfigError, GenlabError
+from tests.conftest import REPO
+
+# --- fake results, in the formats of genlab.tables / methods.cdsm / the analyses ----------------------
+
+DIGITS = {  # model: (family, FID, NLL, NFE, s/1000, train s)
+    "held-out data (FID floor)": ("data", 6.2, None, None, None, None),
+    "gaussian": ("gaussian", 97.3, 2.94, 1, 0.0004, 0), "gan": ("gan", 150.6, None, 1, 0.003, 33),
+    "wgan": ("gan", 34.6, None, 1, 0.003, 72), "vae": ("vae", 151.9, 2.26, 1, 0.003, 19),
+    "flow": ("flow", 39.3, 2.06, 192, 7.6, 94), "autoregressive": ("autoregressive", 73.1, 2.13, 64, 0.72, 17),
+    "ebm": ("ebm", 58.1, None, 200, 1.07, 30), "diffusion_vp": ("diffusion", 8.9, 2.50, 81, 1.59, 156)}
+RING = {"gaussian": 2.545, "flow_toy": 1.253, "autoregressive_toy": 1.259, "diffusion_toy": 1.268, "vae_toy": 1.420}
+CDSM = {  # dataset: estimator: errors at n = 100, 300, 1000, 3000 (mean over t)
+    "cond_gaussian": {"cde": [0.097, 0.0068, 0.0019, 0.0014], "cdiffe": [0.032, 0.0044, 0.0029, 0.0029],
+                      "cmde": [0.09, 0.007, 0.0024, 0.0018], "empirical minimiser": [0.2, 0.1, 0.05, 0.03]},
+    "cond_mixture": {"cde": [0.362, 0.018, 0.0061, 0.0044], "cdiffe": [0.086, 0.032, 0.028, 0.027],
+                     "cmde": [0.328, 0.020, 0.0078, 0.0062], "empirical minimiser": [0.5, 0.3, 0.2, 0.1]}}
+SIZES, TIMES = [100, 300, 1000, 3000], [0.01, 1.0]
+GEODESICS = {"banana_single": [0.164, 0.152, 0.142, 0.081, 0.0315], "banana_squeezed": [0.205, 0.187, 0.347, 0.0235, 0.0180],
+             "banana_river": [0.429, 0.398, 0.510, 0.511, 0.1691]}  # plain, anisotropic, isometric, method, paper
+FLOWS = ["pullback_plain", "pullback_anisotropic", "pullback_isometric", "pullback"]
+
+
+def _write(path: Path, data) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) if not isinstance(data, str) else data)
+
+
+def _csv(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def fake_results(root: Path) -> None:
+    """The default run's results as the README reports them (the same file layout as the pipeline)."""
+    _write(root / paths.table("digits", "json"), {
+        model: {"family": family, "FID": fid, "NLL (bits/dim)": nll, "NFE": nfe, "s / 1000 samples": seconds,
+                "train time (s)": train} for model, (family, fid, nll, nfe, seconds, train) in DIGITS.items()})
+    for model, covered in (("gan", 9), ("wgan", 10)):
+        _csv(root / paths.metric("digits", model, "modes", "csv"),
+             [{"step": step, "modes_covered": c, "modes": 10, "high_quality": ""} for step, c in
+              (("250", 4), ("500", 7), ("ema", covered))])
+    _write(root / paths.table("ring", "json"), {
+        model: {"family": model.split("_")[0], "NLL (bits/dim)": nll, "true NLL (bits/dim)": 1.245}
+        for model, nll in RING.items()})
+    _csv(root / paths.analysis("kde_curse", "csv"), [
+        {"d": d, "n": n, "repeat": r, "relative_ise": base * (64 / n) ** 0.5 * (1 + 0.1 * r)}
+        for d, base in ((1, 0.02), (2, 0.09), (4, 0.24)) for n in (64, 256) for r in (0, 1)])
+    ids = {"id_sphere": (20, 4, 4, 3.87, 5), "id_spaghetti": (20, 1, 1, 0.99, 9), "id_squares": (64, 4, 4, 3.66, 4)}
+    id_table = {name: {"D": D, "true": true, "ours": ours, "ours exact (share of points)": 1.0, "MLE": mle, "lPCA": pca}
+                for name, (D, true, ours, mle, pca) in ids.items()}
+    id_table["mean absolute error"] = {"D": None, "true": None, "ours": 0.0, "ours exact (share of points)": None,
+                                       "MLE": 0.16, "lPCA": 3.0}
+    _write(root / paths.analysis("intrinsic_dim", "json"), id_table)
+    for dataset, estimators in CDSM.items():
+        _csv(root / paths.cdsm_curves(dataset), [
+            {"dataset": dataset, "estimator": name, "n": n, "t": t, "error": error * (0.5 if t < 0.5 else 1.5)}
+            for name, errors in estimators.items() for n, error in zip(SIZES, errors) for t in TIMES])
+    conditional = {"label": {"cde": (0.84, 94, None), "cmde": (0.81, 97, None), "cdiffe": (0.09, 184, None)},
+                   "inpaint": {"cde": (None, 40, 14.2), "cmde": (None, 42, 13.9), "cdiffe": (None, 90, 10.1)},
+                   "superres": {"cde": (None, 30, 14.6), "cmde": (None, 31, 14.3), "cdiffe": (None, 80, 11.0)}}
+    _write(root / paths.analysis("conditional_generation", "json"), {
+        f"{estimator}_{task}": {"task": task, "estimator": estimator.upper(), "class agreement": agreement,
+                                "FID": fid, "PSNR (dB)": psnr, "SSIM": 0.7}
+        for task, rows in conditional.items() for estimator, (agreement, fid, psnr) in rows.items()})
+    _write(root / paths.analysis("reconstructions", "json"), {
+        "vae": {"latent dim": 16, "MSE": 0.0261, "PSNR (dB)": 22.5, "SSIM": 0.909, "FID of reconstructions": 8.58,
+                "linear probe accuracy": 0.958},
+        "score_vae": {"latent dim": 16, "MSE": 0.0322, "PSNR (dB)": 21.4, "SSIM": 0.922, "FID of reconstructions": 8.31,
+                      "linear probe accuracy": 0.919},
+        "raw inputs": {"latent dim": None, "MSE": None, "PSNR (dB)": None, "SSIM": None, "FID of reconstructions": None,
+                       "linear probe accuracy": 0.978}})
+    _write(root / paths.analysis("pullback_geodesics", "json"), {
+        f"{dataset}/{flow}": {"dataset": dataset, "flow": flow, "geodesic error": error, "s.e.": 0.001,
+                              "paper (method)": values[-1]}
+        for dataset, values in GEODESICS.items() for flow, error in zip(FLOWS, values)})
+    _write(root / paths.analysis("rae", "json"), {
+        "hemisphere_2_3/pullback_rae": {"ambient dim": 3, "true dim": 2, "retained dim": 3, "epsilon": 0.05},
+        "sinusoid_1_3/pullback_rae": {"ambient dim": 3, "true dim": 1, "retained dim": 2, "epsilon": 0.05}})
+
+
+# --- predicates ---------------------------------------------------------------------------------------
+
+def _claims_file(tmp_path: Path, *entries: dict) -> Path:
+    full = [{"id": f"claim_{i}", "statement": "s.", "source": "paper, Table 1", "paper": "1", "why": "w.", **entry}
+            for i, entry in enumerate(entries)]
+    path = tmp_path / "claims.yaml"
+    path.write_text(yaml.safe_dump({"claims": full}, sort_keys=False))
+    return path
+
+
+def _verdict(tmp_path: Path, measure, predicate, data: dict) -> dict:
+    _write(tmp_path / "results/analysis/x.json", data)
+    rows = gc.evaluate(gc.load_claims(_claims_file(tmp_path, {"measure": measure, "predicate": predicate})), tmp_path)
+    return rows[0]
+
+
+def ref(*key):
+    return {"file": "results/analysis/x.json", "key": list(key)}
+
+
+DATA = {"a": {"v": 4.0, "w": 4.0, "x": 5.0, "small": 0.003, "big": 1.59, "nine": 9, "ten": 10}}
+CASES = [  # (measure, predicate, expected verdict)
+    (ref("a", "v"), {"kind": "equals", "to": ref("a", "w")}, gc.HOLDS),
+    (ref("a", "x"), {"kind": "equals", "to": ref("a", "w")}, gc.DIFFERS),
+    (ref("a", "v"), {"kind": "equals", "to": 4}, gc.HOLDS),
+    (ref("a", "x"), {"kind": "within", "to": 4.96, "abs": 0.05}, gc.HOLDS),
+    (ref("a", "x"), {"kind": "within", "to": 4.9, "abs": 0.05}, gc.DIFFERS),
+    (ref("a", "x"), {"kind": "within", "to": ref("a", "v"), "rel": 0.25}, gc.HOLDS),
+    (ref("a", "x"), {"kind": "within", "to": ref("a", "v"), "rel": 0.2}, gc.DIFFERS),  # rel of 'to': 1 > 0.2 * 4
+    (ref("a", "small"), {"kind": "at_most", "factor": 0.1, "than": ref("a", "big")}, gc.HOLDS),
+    (ref("a", "big"), {"kind": "at_most", "factor": 0.1, "than": ref("a", "small")}, gc.DIFFERS),
+    (ref("a", "nine"), {"kind": "at_most", "strict": True, "than": ref("a", "ten")}, gc.HOLDS),
+    (ref("a", "nine"), {"kind": "at_most", "strict": True, "than": 9}, gc.DIFFERS),
+    (ref("a", "nine"), {"kind": "at_most", "than": 9}, gc.HOLDS),
+    (ref("a", "v"), {"kind": "at_most", "than": {"w": ref("a", "w"), "x": ref("a", "x")}}, gc.HOLDS),
+    (ref("a", "x"), {"kind": "at_most", "than": {"w": ref("a", "w"), "ten": ref("a", "ten")}}, gc.DIFFERS),
+    (ref("a", "big"), {"kind": "at_least", "factor": 10, "than": ref("a", "small")}, gc.HOLDS),
+    (ref("a", "big"), {"kind": "at_least", "factor": 1000, "than": ref("a", "small")}, gc.DIFFERS),
+    ({"p": ref("a", "small"), "q": ref("a", "v"), "r": ref("a", "ten")}, {"kind": "ordering", "order": "ascending"},
+     gc.HOLDS),
+    ({"p": ref("a", "x"), "q": ref("a", "v")}, {"kind": "ordering", "order": "ascending"}, gc.DIFFERS),
+    ({"p": ref("a", "x"), "q": ref("a", "v")}, {"kind": "ordering", "order": "ascending", "rel": 0.25}, gc.HOLDS),
+    ({"p": ref("a", "x"), "q": ref("a", "v")}, {"kind": "ordering", "order": "descending"}, gc.HOLDS),
+    ({"p": ref("a", "x"), "q": ref("a", "v"), "r": ref("a", "ten")}, {"kind": "ordering", "order": "descending"},
+     gc.DIFFERS),
+]
+
+
+@pytest.mark.parametrize("measure, predicate, expected", CASES)
+def test_predicate_verdicts(tmp_path, measure, predicate, expected):
+    row = _verdict(tmp_path, measure, predicate, DATA)
+    assert row["verdict"] == expected, row
+
+
+def _sequence_verdict(tmp_path, errors, predicate, reduce="mean"):
+    _csv(tmp_path / "results/analysis/cdsm/c.csv", [
+        {"estimator": "cde", "n": n, "t": t, "error": e * (0.5 if t == 0 else 1.5)}
+        for n, e in zip([1000, 100, 300], errors) for t in (0, 1)])  # rows out of n order: 'by' sorts them
+    measure = {"file": "results/analysis/cdsm/c.csv", "where": {"estimator": "cde"}, "column": "error", "by": "n",
+               "reduce": reduce}
+    path = _claims_file(tmp_path, {"measure": measure, "predicate": predicate})
+    return gc.evaluate(gc.load_claims(path), tmp_path)[0]
+
+
+@pytest.mark.parametrize("errors, predicate, expected", [
+    ([0.01, 0.1, 0.05], {"kind": "decreasing"}, gc.HOLDS),  # n = 1000, 100, 300 -> 0.1, 0.05, 0.01
+    ([0.06, 0.1, 0.05], {"kind": "decreasing"}, gc.DIFFERS),  # rises from n = 300 to 1000
+    ([0.052, 0.1, 0.05], {"kind": "decreasing", "rel": 0.1}, gc.HOLDS),  # a 4% rise within 10%
+    ([0.2, 0.1, 0.15], {"kind": "increasing"}, gc.HOLDS),
+    ([0.01, 0.1, 0.05], {"kind": "increasing"}, gc.DIFFERS),
+])
+def test_sequence_predicates(tmp_path, errors, predicate, expected):
+    row = _sequence_verdict(tmp_path, errors, predicate)
+    assert row["verdict"] == expected, row
+    assert [label for label, _ in row["values"]["ours"]] == ["100", "300", "1000"]
+
+
+def test_csv_reference_selects_reduces_and_takes_max(tmp_path):
+    _csv(tmp_path / "results/analysis/cdsm/c.csv", [
+        {"estimator": est, "n": n, "t": t, "error": 10 * n + t + (1000 if est == "cdiffe" else 0)}
+        for est in ("cde", "cdiffe") for n in (100, 3000, 300) for t in (1, 3)])
+    row = gc.evaluate(gc.load_claims(_claims_file(tmp_path, {
+        "measure": {"file": "results/analysis/cdsm/c.csv", "where": {"estimator": "cdiffe", "n": "max"},
+                    "column": "error"},
+        "predicate": {"kind": "equals", "to": 31002}})), tmp_path)[0]
+    assert row["values"]["ours"] == 31002.0  # mean of 31001 and 31003 at n = 3000
+    assert row["verdict"] == gc.HOLDS
+
+
+def test_key_alternatives_take_the_first_present(tmp_path):
+    row = _verdict(tmp_path, {"file": "results/analysis/x.json", "key": [["absent", "a"], "x"]},
+                   {"kind": "equals", "to": 5}, DATA)
+    assert row["verdict"] == gc.HOLDS
+
+
+# --- not run at this scale ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("measure, why", [
+    ({"file": "results/analysis/absent.json", "key": ["a", "v"]}, "not found"),
+    (ref("sphere50", "ours"), "no key"),
+    (ref("a", "nothing"), "no key"),
+    (ref("a", "null"), "n/a"),
+    ({"file": "results/analysis/cdsm/c.csv", "where": {"n": 30000}, "column": "error"}, "no rows"),
+    ({"file": "results/analysis/cdsm/c.csv", "column": "absent"}, "no column"),
+])
+def test_missing_results_are_not_run(tmp_path, measure, why):
+    _csv(tmp_path / "results/analysis/cdsm/c.csv", [{"n": 100, "error": 0.1}])
+    row = _verdict(tmp_path, measure, {"kind": "at_most", "than": 1}, {"a": {"v": 1.0, "null": None}})
+    assert row["verdict"] == gc.NOT_RUN
+    assert why in row["note"]
+
+
+def test_missing_comparand_is_not_run(tmp_path):
+    row = _verdict(tmp_path, ref("a", "v"), {"kind": "at_most", "than": {"w": ref("a", "w"), "z": ref("b", "z")}},
+                   DATA)
+    assert row["verdict"] == gc.NOT_RUN
+
+
+def test_non_numeric_value_is_a_claims_error(tmp_path):
+    with pytest.raises(ConfigError, match="claim 'claim_0'.*not a number"):
+        _verdict(tmp_path, ref("a", "kind"), {"kind": "at_most", "than": 1}, {"a": {"kind": "exact"}})
+
+
+# --- malformed claims files ---------------------------------------------------------------------------
+
+GOOD = {"measure": ref("a", "v"), "predicate": {"kind": "at_most", "than": 1}}
+
+
+@pytest.mark.parametrize("entries, message", [
+    ([{**GOOD, "predicate": {"kind": "below", "than": 1}}], r"claim 'claim_0': predicate: kind: unknown 'below'; use one of"),
+    ([{k: v for k, v in GOOD.items() if k != "measure"}], r"claim 'claim_0': missing key 'measure'"),
+    ([{**GOOD, "id": "dup"}, {**GOOD, "id": "dup"}], r"claim 'dup': duplicate id"),
+    ([{**GOOD, "tolerance": 1}], r"claim 'claim_0': unknown key 'tolerance'"),
+    ([{**GOOD, "predicate": {"kind": "within", "to": 1}}], r"within needs exactly one tolerance"),
+    ([{**GOOD, "predicate": {"kind": "at_most"}}], r"at_most needs 'than'"),
+    ([{**GOOD, "predicate": {"kind": "at_most", "than": 1, "factor": -1}}], r"factor: expected a non-negative"),
+    ([{**GOOD, "measure": {"file": "results/analysis/x.json", "key": ["a", True]}}], r"True is not a name; quote it"),
+    ([{**GOOD, "measure": {"file": "results/x.txt", "key": ["a"]}}], r"neither \.json nor \.csv"),
+    ([{**GOOD, "measure": {"file": "results/x.csv", "column": "e", "reduce": "sum"}}], r"reduce: unknown 'sum'"),
+    ([{**GOOD, "predicate": {"kind": "decreasing"}}], r"'decreasing' needs one CSV ref with 'by'"),
+    ([{**GOOD, "predicate": {"kind": "ordering", "order": "ascending"}}], r"'ordering' needs a mapping"),
+    ([{**GOOD, "id": "Bad-Id"}], r"claims\[0\]: id: 'Bad-Id' is not a snake_case name"),
+])
+def test_malformed_claims_stop_with_one_line(tmp_path, entries, message):
+    with pytest.raises(ConfigError) as error:
+        gc.load_claims(_claims_file(tmp_path, *entries))
+    text = str(error.value)
+    assert "\n" not in text
+    assert re.search(message, text), text
+    assert text.startswith(str(tmp_path / "claims.yaml"))
+
+
+@pytest.mark.parametrize("content, message", [("claims: [", "not valid YAML"), ("- a\n- b\n", "top-level 'claims:'")])
+def test_unreadable_claims_file(tmp_path, content, message):
+    path = tmp_path / "claims.yaml"
+    path.write_text(content)
+    with pytest.raises(ConfigError, match=message):
+        gc.load_claims(path)
+
+
+# --- the committed claims.yaml ------------------------------------------------------------------------
+
+CLAIMS = gc.load_claims(REPO / "claims.yaml")
+
+
+def _params(name):
+    return yaml.safe_load((REPO / "params" / name).read_text())
+
+
+def test_committed_claims_read_only_pipeline_outputs():
+    """Every file is a results table, an analysis table, CDSM curves or a run's metric file, named after a
+    dataset, figure block or experiment of params/default.yaml or params/thesis.yaml."""
+    params = [_params("default.yaml"), _params("thesis.yaml")]
+    datasets = {name for p in params for name in p["datasets"]}
+    figures = {name for p in params for name in p["figures"]}
+    runs = {(e["dataset"], e["model"]) for p in params for e in p["experiments"]}
+    cdsm = {d for p in params for d in p["figures"].get("cdsm_consistency", {}).get("datasets", [])}
+    files = gc.claim_inputs(CLAIMS)
+    assert files and len(files) == len(set(files))
+    for file in files:
+        stem, ext = Path(file).stem, Path(file).suffix[1:]
+        if file == paths.table(stem, ext):
+            assert stem in datasets, file
+        elif file == paths.analysis(stem, ext):
+            assert stem in figures, file
+        elif file == paths.cdsm_curves(stem):
+            assert stem in cdsm, file
+        else:
+            dataset, model = Path(file).parts[1:3]
+            assert file == paths.metric(dataset, model, stem, ext) and (dataset, model) in runs, file
+
+
+def test_committed_claims_are_documented():
+    ids = [claim.id for claim in CLAIMS]
+    assert len(ids) == len(set(ids)) >= 30
+    for claim in CLAIMS:
+        assert claim.statement.endswith(".") and claim.why and claim.source and claim.paper, claim.id
+
+
+EXPECTED = {  # verdicts on the default run's numbers (README): what the README's text says, claim by claim
+    "diffusion_best_fid": gc.HOLDS, "one_pass_sampling_cheap": gc.HOLDS, "diffusion_many_nfe": gc.HOLDS,
+    "autoregressive_sampling_slow": gc.HOLDS, "ebm_sampling_slow": gc.HOLDS, "exact_likelihood_beats_uniform": gc.HOLDS,
+    "wgan_beats_gan_fid": gc.HOLDS, "gan_mode_collapse": gc.HOLDS, "mnist_diffusion_best_fid": gc.NOT_RUN,
+    "ring_exact_likelihood_near_truth": gc.HOLDS, "ring_diffusion_ode_likelihood": gc.HOLDS,
+    "ring_vae_bound_above_truth": gc.HOLDS, "kde_error_grows_with_dimension": gc.HOLDS,
+    "id_sphere_exact": gc.HOLDS, "id_spaghetti_exact": gc.HOLDS, "id_squares_exact": gc.HOLDS,
+    "id_lowest_mean_error": gc.NOT_RUN,  # the fake table has two of the six baselines
+    "id_sphere10_thesis": gc.NOT_RUN, "id_sphere50_thesis": gc.NOT_RUN,
+    "cde_consistent_gaussian": gc.HOLDS, "cde_consistent_mixture": gc.HOLDS, "cdiffe_plateau_gaussian": gc.HOLDS,
+    "cdiffe_plateau_mixture": gc.HOLDS, "cdsm_error_ordering_mixture": gc.HOLDS,
+    "label_cdiffe_worst": gc.HOLDS, "inpaint_cmde_on_par_psnr": gc.HOLDS, "superres_cmde_on_par_psnr": gc.HOLDS,
+    "scorevae_perceptual_quality": gc.HOLDS,
+    "geodesic_single_paper": gc.DIFFERS, "geodesic_squeezed_paper": gc.HOLDS, "geodesic_river_paper": gc.DIFFERS,
+    "geodesic_single_beats_ablations": gc.HOLDS, "geodesic_squeezed_beats_ablations": gc.HOLDS,
+    "geodesic_river_beats_ablations": gc.DIFFERS,
+    "rae_hemisphere_2_3": gc.DIFFERS, "rae_sinusoid_1_3": gc.DIFFERS, "rae_hemisphere_5_20": gc.NOT_RUN,
+}
+
+
+def test_committed_claims_on_the_default_run(tmp_path):
+    fake_results(tmp_path)
+    rows = {row["id"]: row for row in gc.evaluate(CLAIMS, tmp_path)}
+    assert set(EXPECTED) <= set(rows)
+    assert {name: rows[name]["verdict"] for name in EXPECTED} == EXPECTED
+    assert rows["geodesic_single_paper"]["ours"] == "0.0810"
+    assert rows["geodesic_squeezed_paper"]["paper"] == "0.0180"  # the paper's value as written
+    assert rows["geodesic_single_paper"]["test"] == "≤ 1.5 × 0.0315"
+    assert rows["diffusion_best_fid"]["test"].startswith("≤ each of gan 151, wgan 34.6")
+    assert "not found" in rows["mnist_diffusion_best_fid"]["note"]
+
+
+def test_write_reproduction(tmp_path):
+    fake_results(tmp_path)
+    rows = gc.evaluate(CLAIMS, tmp_path)
+    md, js = tmp_path / "results/reproduction.md", tmp_path / "results/reproduction.json"
+    gc.write_reproduction(rows, md, js)
+    counts = {verdict: sum(row["verdict"] == verdict for row in rows) for verdict in gc.VERDICTS}
+    summary = (f"{len(CLAIMS)} claims: {counts[gc.HOLDS]} holds, {counts[gc.DIFFERS]} differs, "
+               f"{counts[gc.NOT_RUN]} not run at this scale")
+    text = md.read_text()
+    assert summary + "." in text.splitlines()
+    table = [line for line in text.splitlines() if line.startswith("| **")]
+    assert len(table) == len(CLAIMS)
+    assert "| **rae_hemisphere_2_3**: " in text and table[0].count(" | ") == 5  # six cells
+    saved = json.loads(js.read_text())
+    assert saved["summary"] == summary
+    assert [row["id"] for row in saved["claims"]] == [claim.id for claim in CLAIMS]
+
+
+# --- number formatting and the README block -----------------------------------------------------------
+
+@pytest.mark.parametrize("value, text", [(150.6, "151"), (0.0261234, "0.0261"), (4.0, "4"), (2.5, "2.50"),
+                                          (9.996, "10.0"), (0.0004, "0.000400"), (1234.5, "1234"), (None, "n/a"),
+                                          (3.2e-6, "3.20e-06"), ("9/10", "9/10"), (81, "81")])
+def test_format_value(value, text):
+    assert gc.format_value(value) == text
+
+
+README = """# genlab
+
+Intro text.
+
+<!-- genlab:results:begin -->
+old tables
+<!-- genlab:results:end -->
+
+## Layout
+"""
+
+
+def test_readme_round_trip(tmp_path):
+    fake_results(tmp_path)
+    gc.write_reproduction(gc.evaluate(CLAIMS, tmp_path), tmp_path / "results/reproduction.md",
+                          tmp_path / "results/reproduction.json")
+    readme_path, snapshot_path = tmp_path / "README.md", tmp_path / "docs/default-run.json"
+    readme_path.write_text(README)
+    assert not readme.check(readme_path, snapshot_path)  # no snapshot yet
+
+    snap = readme.update(readme_path, snapshot_path, tmp_path)
+    assert readme.check(readme_path, snapshot_path)
+    assert json.loads(snapshot_path.read_text()) == snap
+    text = readme_path.read_text()
+    assert text.startswith("# genlab\n\nIntro text.\n\n") and text.endswith("<!-- genlab:results:end -->\n\n## Layout\n")
+    assert "old tables" not in text
+    titles = [table["title"] for table in snap["tables"]]
+    assert titles[:2] == ["Generative families on digits", "Generative families on ring"]
+    assert len(titles) == 8  # digits, ring, ID, CDSM, ScoreVAE, geodesics, RAE, claims
+    # values straight from the results, rounded to 3 significant digits
+    assert "| diffusion_vp | 8.90 | 2.50 | 81 | 1.59 | 156 |" in text
+    assert "| flow_toy | 1.25 | 1.25 | 0.00800 |" in text  # the gap to the truth, which rounding would hide
+    assert "| held-out data (FID floor) | 6.20 | n/a | n/a | n/a | n/a |" in text
+    assert "| cde | cond_gaussian | 0.0970 | 0.00680 | 0.00190 | 0.00140 |" in text  # mean over t
+    assert "| banana_single | 0.164 | 0.152 | 0.142 | 0.0810 | 0.0315 |" in text
+    assert text.index("| vae | 16 |") < text.index("| score_vae | 16 |") < text.index("| raw inputs |")
+    assert "| geodesic_single_paper | 0.0315 | 0.0810 | differs |" in text
+
+    readme.update(readme_path, snapshot_path, tmp_path)  # idempotent
+    assert readme_path.read_text() == text
+
+
+def test_stale_readme_is_detected(tmp_path):
+    fake_results(tmp_path)
+    readme_path, snapshot_path = tmp_path / "README.md", tmp_path / "docs/default-run.json"
+    readme_path.write_text(README)
+    readme.update(readme_path, snapshot_path, tmp_path)
+    text = readme_path.read_text()
+
+    readme_path.write_text(text.replace("| diffusion_vp | 8.90 |", "| diffusion_vp | 7.90 |"))  # a hand edit
+    assert not readme.check(readme_path, snapshot_path)
+
+    readme_path.write_text(text)
+    assert readme.check(readme_path, snapshot_path)
+    table = json.loads((tmp_path / paths.table("digits", "json")).read_text())
+    table["diffusion_vp"]["FID"] = 12.3  # a new run: the committed snapshot moves, the README has not
+    _write(tmp_path / paths.table("digits", "json"), table)
+    _write(snapshot_path, readme.snapshot(tmp_path))
+    assert not readme.check(readme_path, snapshot_path)
+
+
+def test_readme_without_markers_is_refused(tmp_path):
+    fake_results(tmp_path)
+    readme_path, snapshot_path = tmp_path / "README.md", tmp_path / "docs/default-run.json"
+    readme_path.write_text("# genlab\n\nno markers\n")
+    with pytest.raises(GenlabError, match="expected one '<!-- genlab:results:begin -->'") as error:
+        readme.update(readme_path, snapshot_path, tmp_path)
+    assert "\n" not in str(error.value)
+    assert readme_path.read_text() == "# genlab\n\nno markers\n" and not snapshot_path.exists()
+    assert not readme.check(readme_path, snapshot_path)
+
+
+def test_snapshot_without_results(tmp_path):
+    snap = readme.snapshot(tmp_path)
+    assert snap == {"tables": []}
+    assert "No results yet" in readme.render(snap)
+
+
+def test_committed_readme_is_current():
+    """The README's tables are what docs/default-run.json renders to: run `genlab readme` after a run."""
+    assert readme.check(REPO / "README.md", REPO / readme.SNAPSHOT)

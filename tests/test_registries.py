@@ -1,0 +1,80 @@
+"""The plug-in points hold together: the schema's metric enum is the metric registry, every metric's settings
+blocks exist in the schema, every figure spec has a notebook that expects its parameters, every family
+declares the capabilities the metrics ask for, and no path template is written outside genlab/paths.py."""
+
+import json
+import re
+import subprocess
+
+import pytest
+import yaml
+
+from genlab import config as cfg
+from genlab.evaluation import METRICS, Run
+from genlab.families import MODELS
+from genlab.figures import FIGURES
+from tests.conftest import REPO
+
+PARAMS = cfg.load_params(REPO / "params" / "default.yaml")
+
+
+def test_schema_metric_enum_is_the_registry():
+    enum = cfg.schema()["properties"]["experiments"]["items"]["properties"]["metrics"]["items"]["enum"]
+    assert sorted(enum) == sorted(METRICS)
+
+
+def test_every_metric_reads_blocks_the_schema_defines():
+    blocks = set(cfg.schema()["properties"]["evaluation"]["properties"])
+    for metric in METRICS.values():
+        assert set(metric.settings) <= blocks, metric.name
+        assert metric.output in ("json", "csv") and (metric.output == "csv") == (metric.plot is not None), metric.name
+        assert metric.doc, f"metric {metric.name} has no docstring"
+
+
+def test_every_metric_requirement_is_a_declared_capability():
+    capabilities = set().union(*(family.capabilities for family in MODELS.values()))
+    for metric in METRICS.values():
+        assert metric.requires <= capabilities, metric.name
+        # and some family can serve it
+        assert any(metric.requires <= family.capabilities for family in MODELS.values()), metric.name
+
+
+@pytest.mark.parametrize("name", sorted(PARAMS["figures"]))
+def test_figure_notebooks_expect_exactly_their_parameters(name):
+    figure = FIGURES[name]
+    notebook = json.loads((REPO / figure.notebook).read_text())
+    cells = [c for c in notebook["cells"] if c["cell_type"] == "code"]
+    assert "parameters" in cells[0]["metadata"].get("tags", [])
+    declared = set(re.findall(r"^(\w+) = ", "".join(cells[0]["source"]), flags=re.M))
+    assert declared == set(figure.parameters(PARAMS)), name
+    body = "".join("".join(c["source"]) for c in cells[1:])
+    assert "results/" not in body and "figures/" not in body, f"{name}: the notebook spells a path"
+
+
+def test_a_metric_that_needs_the_feature_net_refuses_to_run_without_it(tmp_path):
+    from genlab.errors import ConfigError
+    exp = cfg.experiment(PARAMS, "digits", "diffusion_vp")
+    run = Run(PARAMS, exp, str(tmp_path / "x.npz"), str(tmp_path / "c.pt"))
+    with pytest.raises(ConfigError, match="--feature-net"):
+        run.classifier
+
+
+def test_no_path_template_outside_paths_module():
+    """The layout results/{dataset}/{model}/..., data/processed, figures/... is spelt in genlab/paths.py only
+    (tests, docs and generated files aside)."""
+    files = subprocess.run(["git", "ls-files", "src", "rules", "Snakefile", "notebooks"], cwd=REPO,
+                           capture_output=True, text=True, check=True).stdout.split()
+    pattern = re.compile(r"""(?<!["'])f?["'](results|data/processed|figures)/""")  # a string literal, not a docstring
+    offenders = [f for f in files if f != "src/genlab/paths.py" and pattern.search((REPO / f).read_text())]
+    assert not offenders, offenders
+
+
+def test_schema_figures_are_the_registry_and_blocks_are_checked_against_their_spec(tmp_path):
+    from genlab.errors import ConfigError
+    params = yaml.safe_load((REPO / "params" / "default.yaml").read_text())
+    params["figures"]["training_curves"] = {"columns": 0}
+    with pytest.raises(ConfigError, match="figures.training_curves.columns"):
+        cfg.validate(params)
+    params["figures"] = {"no_such_figure": {}}
+    with pytest.raises(ConfigError, match="unknown figure"):
+        cfg.validate(params)
