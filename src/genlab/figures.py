@@ -267,3 +267,11 @@ register(Figure(
     reads=("rae",), table=True,
     description="the Riemannian auto-encoder's learned variance spectrum and reconstruction error (table, figure)"))
 
+
+register(Figure(
+    "training_curves", "Training",
+    files={"training_curves": "The training loss of every experiment against the step (its train_log.csv; the loss "
+                              "is each family's own objective, so scales differ between panels)."},
+    schema=_block_schema([], columns={"type": "integer", "minimum": 1, "description": "panels per row"}),
+    train_logs=True, runs_of=lambda params: [(e["dataset"], e["model"]) for e in params["experiments"]],
+    description="the training loss of every experiment"))
