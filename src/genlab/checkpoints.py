@@ -50,3 +50,11 @@ def load_trained(model: Family, path: str | Path, config_hash: str, use_ema: boo
         raise CheckpointError(f"checkpoint {path} does not fit this model ({first}); was it trained on a "
                               f"dataset of another shape?") from error
     return model.eval()
+
+
+def trained_model(exp, dataset, checkpoint: str | Path, device: str | None = None) -> Family:
+    """The experiment's family (an `Experiment`) with its trained EMA weights, on ``device`` (default: the
+    params' device)."""
+    from genlab.families import make_model
+    model = make_model(exp.model, dataset.example_shape, dataset.meta)
+    return load_trained(model, checkpoint, exp.hash).to(resolve_device(device or exp.device))

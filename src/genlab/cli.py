@@ -83,8 +83,7 @@ def cmd_evaluate(args):
 
 
 def cmd_sample(args):
-    from genlab.evaluation.registry import trained_model
-    from genlab.checkpoints import load_checkpoint
+    from genlab.checkpoints import load_checkpoint, trained_model
     from genlab.data import load_dataset
     from genlab.generation import samples_file
     from genlab.io import save_npz

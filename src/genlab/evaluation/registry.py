@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from genlab import paths
+from genlab.checkpoints import load_checkpoint, trained_model
 from genlab.config import IMAGE_KINDS, Experiment, experiment
+from genlab.data import load_dataset
 from genlab.errors import ConfigError
 
 FEATURE_NET = ("never", "images", "always")  # when a metric reads the dataset's FID feature net
@@ -114,7 +116,6 @@ class Run:
 
     @cached_property
     def dataset(self):
-        from genlab.data import load_dataset
         return load_dataset(self.data_path)
 
     @cached_property
@@ -123,7 +124,6 @@ class Run:
 
     @cached_property
     def checkpoint(self) -> dict[str, Any]:
-        from genlab.checkpoints import load_checkpoint
         return load_checkpoint(self.checkpoint_path, self.exp.hash)
 
     @cached_property
@@ -134,10 +134,3 @@ class Run:
         feature_exp = experiment(self.params, self.exp.dataset_name, self.settings("fid")["feature_model"])
         return trained_model(feature_exp, self.dataset, self.feature_net_path, "cpu")
 
-
-def trained_model(exp: Experiment, dataset, checkpoint: str, device: str | None = None):
-    """The experiment's family with its trained (EMA) weights, on ``device`` (default: the params')."""
-    from genlab.checkpoints import load_trained, resolve_device
-    from genlab.families import make_model
-    model = make_model(exp.model, dataset.example_shape, dataset.meta)
-    return load_trained(model, checkpoint, exp.hash).to(resolve_device(device or exp.device))
