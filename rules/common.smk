@@ -5,8 +5,9 @@ from genlab import paths, pipeline
 from genlab.evaluation import METRICS
 from genlab.evaluation import get as get_metric
 from genlab.figures import FIGURES
+from genlab.validation import validate
 
-gcfg.validate(config, "config")  # params/schema.yaml and the cross-references: one line naming the key
+validate(config, "config")  # the schema, the cross-references and the registries: one line naming the key
 
 # The CLI reads the same (merged, validated) config that Snakemake sees, including --config overrides.
 PARAMS = gcfg.write_resolved_params(config, paths.PARAMS)

@@ -10,6 +10,7 @@ import yaml
 
 from genlab import cli
 from genlab import config as cfg
+from genlab import validation
 from genlab.errors import ConfigError
 from tests.conftest import REPO
 
@@ -18,7 +19,7 @@ DEFAULT = yaml.safe_load((REPO / "params" / "default.yaml").read_text())
 
 @pytest.mark.parametrize("name", ["default.yaml", "thesis.yaml"])
 def test_shipped_params_are_valid(name):
-    params = cfg.load_params(REPO / "params" / name)
+    params = validation.load_params(REPO / "params" / name)
     assert params["experiments"]
 
 
@@ -107,7 +108,7 @@ def test_duplicate_experiment_is_refused():
     params = copy.deepcopy(DEFAULT)
     params["experiments"].append(dict(params["experiments"][0]))
     with pytest.raises(ConfigError, match="listed twice"):
-        cfg.validate(params)
+        validation.validate(params)
 
 
 def _cli(*args):

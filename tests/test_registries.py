@@ -10,12 +10,13 @@ import pytest
 import yaml
 
 from genlab import config as cfg
+from genlab import validation
 from genlab.evaluation import METRICS, Run
 from genlab.families import MODELS
 from genlab.figures import FIGURES
 from tests.conftest import REPO
 
-PARAMS = cfg.load_params(REPO / "params" / "default.yaml")
+PARAMS = validation.load_params(REPO / "params" / "default.yaml")
 
 
 def test_schema_metric_enum_is_the_registry():
@@ -74,7 +75,7 @@ def test_schema_figures_are_the_registry_and_blocks_are_checked_against_their_sp
     params = yaml.safe_load((REPO / "params" / "default.yaml").read_text())
     params["figures"]["training_curves"] = {"columns": 0}
     with pytest.raises(ConfigError, match="figures.training_curves.columns"):
-        cfg.validate(params)
+        validation.validate(params)
     params["figures"] = {"no_such_figure": {}}
     with pytest.raises(ConfigError, match="unknown figure"):
-        cfg.validate(params)
+        validation.validate(params)

@@ -18,19 +18,25 @@ from genlab.errors import ConfigError, GenlabError
 log = logging.getLogger("genlab")
 
 
+def _load_params(path):
+    """The params file, checked against the schema, its cross-references and the plug-in registries."""
+    from genlab.validation import load_params
+    return load_params(path)
+
+
 def _experiment(args):
-    params = cfg.load_params(args.params)
+    params = _load_params(args.params)
     return params, cfg.experiment(params, args.dataset, args.model)
 
 
 def cmd_check_params(args):
-    params = cfg.load_params(args.params)
+    params = _load_params(args.params)
     print(f"{args.params}: valid ({len(params['experiments'])} experiments)")
 
 
 def cmd_data(args):
     from genlab.data import make_dataset
-    params = cfg.load_params(args.params)
+    params = _load_params(args.params)
     if args.dataset not in params["datasets"]:
         raise ConfigError(f"unknown dataset {args.dataset!r}; declared: {sorted(params['datasets'])}")
     dataset = make_dataset(args.dataset, params["datasets"][args.dataset], params["seed"],
@@ -96,7 +102,7 @@ def cmd_sample(args):
 def cmd_kde_curse(args):
     from genlab.analysis.kde import kde_error_curves
     from genlab.io import write_csv
-    params = cfg.load_params(args.params)
+    params = _load_params(args.params)
     if "kde_curse" not in params["figures"]:
         raise ConfigError(f"{args.params}: figures.kde_curse is not set; add it (dims, sample_sizes, repeats)")
     settings = params["figures"]["kde_curse"]
@@ -110,7 +116,7 @@ def cmd_cdsm_consistency(args):
     from genlab.io import write_csv
     from genlab.checkpoints import resolve_device
     from genlab.methods.cdsm import consistency_study
-    params = cfg.load_params(args.params)
+    params = _load_params(args.params)
     if "cdsm_consistency" not in params["figures"]:
         raise ConfigError(f"{args.params}: figures.cdsm_consistency is not set; add it (see params/README.md)")
     settings = params["figures"]["cdsm_consistency"]
@@ -127,7 +133,7 @@ def cmd_intrinsic_dim(args):
     from genlab.data import load_dataset
     from genlab.evaluation.geometry import intrinsic_dimension
     from genlab.io import write_json
-    params = cfg.load_params(args.params)
+    params = _load_params(args.params)
     dataset = load_dataset(args.data)
     model = None
     if args.model:
@@ -149,7 +155,7 @@ def cmd_intrinsic_dim(args):
 def cmd_dvc_yaml(args):
     from genlab.dvc import render
     from genlab.io import write_text
-    write_text(args.out, render(cfg.load_params(args.params), args.params))
+    write_text(args.out, render(_load_params(args.params), args.params))
 
 
 def _execute_notebook(notebook: str, executed: str, parameters: dict) -> None:
@@ -163,7 +169,7 @@ def cmd_figure(args):
     from genlab import paths
     from genlab.figures import FIGURES
     from genlab.io import write_text
-    params = cfg.load_params(args.params)
+    params = _load_params(args.params)
     if args.figure not in params["figures"]:
         raise ConfigError(f"{args.params}: figures.{args.figure} is not set; declared figures: "
                           f"{sorted(params['figures'])}")
@@ -176,7 +182,7 @@ def cmd_figure(args):
 def cmd_table(args):
     """A dataset's comparison table: one row per experiment, from the metric files that fill its columns."""
     from genlab import paths, pipeline
-    params = cfg.load_params(args.params)
+    params = _load_params(args.params)
     if args.dataset not in pipeline.table_datasets(params):
         raise ConfigError(f"no table for dataset {args.dataset!r}; tables: {pipeline.table_datasets(params)}")
     _execute_notebook("notebooks/tables.ipynb", paths.executed_notebook(f"tables_{args.dataset}"),
@@ -188,7 +194,7 @@ def cmd_reproduction(args):
     """results/reproduction.{md,json}: each claim of claims.yaml, the paper's value, ours and a verdict."""
     from genlab import paths
     from genlab.claims import evaluate, load_claims, write_reproduction
-    cfg.load_params(args.params)
+    _load_params(args.params)
     write_reproduction(evaluate(load_claims(args.claims)), paths.reproduction("md"), paths.reproduction("json"))
 
 

@@ -51,14 +51,10 @@ IMAGE_KINDS = ("digits", "mnist", "cifar10")  # labelled image datasets: FID, fe
 
 
 def check_references(params: dict[str, Any], source: str = "params") -> None:
-    """Cross-references a schema cannot express: experiments name declared datasets and models, each metric
-    suits the family's declared capabilities, the dataset's kind and the evaluation blocks present (the
-    metric registry), and each figure block fits its spec (the figure registry)."""
-    # the registries import the families (torch): only checks that need them pay for that
-    from genlab.evaluation import METRICS
-    from genlab.families import MODELS
-    from genlab.figures import FIGURES
-    datasets, models, evaluation = params["datasets"], params["models"], params["evaluation"]
+    """Cross-references a schema cannot express: experiments name declared datasets and models, once each,
+    and a model built on a pretrained one (ScoreVAE) finds it. What the metric and figure registries add
+    (capabilities, dataset kinds, figure blocks) is checked by genlab.validation, above them."""
+    datasets, models = params["datasets"], params["models"]
     pairs = set()
     for i, exp in enumerate(params["experiments"]):
         where = f"{source}: experiments.{i}"
@@ -71,58 +67,16 @@ def check_references(params: dict[str, Any], source: str = "params") -> None:
         if pair in pairs:
             raise ConfigError(f"{where}: experiment {pair[0]}/{pair[1]} is listed twice")
         pairs.add(pair)
-        family, kind = models[exp["model"]]["family"], datasets[exp["dataset"]]["kind"]
-        capabilities = MODELS[family].capabilities
-        for name in exp["metrics"]:
-            metric = METRICS[name]
-            if not metric.requires <= capabilities:
-                raise ConfigError(f"{where}.metrics: {name!r} needs a family with capabilities "
-                                  f"{sorted(metric.requires)}; {exp['model']!r} is {family}, whose capabilities are "
-                                  f"{sorted(capabilities)} (genlab/families)")
-            if not metric.supports(kind):
-                raise ConfigError(f"{where}.metrics: {name!r} needs a dataset of kind "
-                                  f"{'/'.join(metric.kinds)}; {exp['dataset']!r} is {kind}")
-            for block in (*metric.settings, *(("fid",) if metric.needs_feature_net(kind) else ())):
-                if block not in evaluation:
-                    raise ConfigError(f"{where}.metrics: {name!r} needs an evaluation.{block} block (see "
-                                      f"params/README.md)")
+    for i, exp in enumerate(params["experiments"]):
         pretrained = models[exp["model"]].get("pretrained")
-        if pretrained is not None:
-            if models.get(pretrained, {}).get("family") != "diffusion":
-                raise ConfigError(f"{source}: models.{exp['model']}.pretrained: {pretrained!r} must be a declared "
-                                  f"model of family diffusion (the frozen score model)")
-            if (exp["dataset"], pretrained) not in {(e["dataset"], e["model"]) for e in params["experiments"]}:
-                raise ConfigError(f"{where}: {exp['model']!r} starts from {exp['dataset']}/{pretrained}, so that "
-                                  f"must be an experiment too (its checkpoint is the pretrained model)")
-    for exp in params["experiments"]:
-        kind = datasets[exp["dataset"]]["kind"]
-        if not any(METRICS[m].needs_feature_net(kind) for m in exp["metrics"]):
+        if pretrained is None:
             continue
-        fid_model = evaluation["fid"]["feature_model"]
-        if (exp["dataset"], fid_model) not in pairs:
-            raise ConfigError(f"{source}: evaluation.fid.feature_model: experiment {exp['dataset']}/"
-                              f"{exp['model']} asks for metrics read through the feature net, so "
-                              f"{exp['dataset']}/{fid_model} must be an experiment too (the FID feature net)")
-        if models[fid_model]["family"] != "classifier":
-            raise ConfigError(f"{source}: evaluation.fid.feature_model: {fid_model!r} must be a classifier")
-    listed = {(e["dataset"], e["model"]): set(e["metrics"]) for e in params["experiments"]}
-    for name, block in params["figures"].items():
-        where = f"{source}: figures.{name}"
-        if name not in FIGURES:
-            raise ConfigError(f"{where}: unknown figure; known: {sorted(FIGURES)} (see genlab/figures.py)")
-        figure = FIGURES[name]
-        error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(figure.schema).iter_errors(block))
-        if error is not None:
-            path = ".".join(str(part) for part in error.absolute_path)
-            raise ConfigError(f"{where}{'.' + path if path else ''}: {error.message} (see params/README.md)")
-        for dataset, model in figure.runs(params):
-            if (dataset, model) not in listed:
-                raise ConfigError(f"{where}: {dataset}/{model} is not an experiment")
-            if not set(figure.reads) <= listed[dataset, model]:
-                raise ConfigError(f"{where}: experiment {dataset}/{model} must list metrics {sorted(figure.reads)}")
-        message = figure.check(params, block) if figure.check else None
-        if message:
-            raise ConfigError(f"{where}: {message}")
+        if models.get(pretrained, {}).get("family") != "diffusion":
+            raise ConfigError(f"{source}: models.{exp['model']}.pretrained: {pretrained!r} must be a declared "
+                              f"model of family diffusion (the frozen score model)")
+        if (exp["dataset"], pretrained) not in pairs:
+            raise ConfigError(f"{source}: experiments.{i}: {exp['model']!r} starts from {exp['dataset']}/{pretrained}, "
+                              f"so that must be an experiment too (its checkpoint is the pretrained model)")
 
 
 def load_params(path: str | os.PathLike) -> dict[str, Any]:
