@@ -61,7 +61,7 @@ def fake_results(root: Path) -> None:
              [{"step": step, "modes_covered": c, "modes": 10, "high_quality": ""} for step, c in
               (("250", 4), ("500", 7), ("ema", covered))])
     _write(root / paths.table("ring", "json"), {
-        model: {"family": model.split("_")[0], "NLL (bits/dim)": nll, "true NLL (bits/dim)": 1.245}
+        model: {"family": model.split("_")[0], "NLL (bits/dim)": nll, "true NLL (bits/dim)": 1.245, "NFE": 1}
         for model, nll in RING.items()})
     _csv(root / paths.analysis("kde_curse", "csv"), [
         {"d": d, "n": n, "repeat": r, "relative_ise": base * (64 / n) ** 0.5 * (1 + 0.1 * r)}
@@ -388,7 +388,7 @@ def test_readme_round_trip(tmp_path):
     assert len(titles) == 8  # digits, ring, ID, CDSM, ScoreVAE, geodesics, RAE, claims
     # values straight from the results, rounded to 3 significant digits
     assert "| diffusion_vp | 8.90 | 2.50 | 81 | 1.59 | 156 |" in text
-    assert "| flow_toy | 1.25 | 1.25 | 0.00800 |" in text  # the gap to the truth, which rounding would hide
+    assert "| flow_toy | 1.25 | 1.25 | 1 | 0.00800 |" in text  # the gap to the truth, which rounding would hide
     assert "| held-out data (FID floor) | 6.20 | n/a | n/a | n/a | n/a |" in text
     assert "| cde | cond_gaussian | 0.0970 | 0.00680 | 0.00190 | 0.00140 |" in text  # mean over t
     assert "| banana_single | 0.164 | 0.152 | 0.142 | 0.0810 | 0.0315 |" in text

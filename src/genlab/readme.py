@@ -57,13 +57,17 @@ def _json(path: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def _family_table(path: Path, root: Path) -> dict[str, Any]:
+def _family_table(path: Path, root: Path) -> dict[str, Any] | None:
     """results/tables/{dataset}.json: one row per model, the columns some model has a value in."""
     data = _json(path)
     family = {model: row.get("family") for model, row in data.items()}
     rank = {name: index for index, name in enumerate(FAMILY_ORDER)}
-    models = sorted(data, key=lambda m: (rank.get(family[m], len(rank)), m))
+    # rows of experiments that fill no column of the table (conditional models, ScoreVAE) are left out
+    models = sorted((m for m in data if any(_clean(data[m].get(c)) is not None for c in FAMILY_COLUMNS)),
+                    key=lambda m: (rank.get(family[m], len(rank)), m))
     columns = [c for c in FAMILY_COLUMNS if any(_clean(data[m].get(c)) is not None for m in models)]
+    if not set(columns) & {"FID", "NFE"}:  # a likelihood-only table (the pullback flows': their own table shows it)
+        return None
     rows = [[model, *(data[model].get(column) for column in columns)] for model in models]
     if "true NLL (bits/dim)" in columns:  # the gap itself: at 3 significant digits 1.253 and 1.245 both read 1.25
         nll, truth = columns.index("NLL (bits/dim)") + 1, columns.index("true NLL (bits/dim)") + 1
@@ -139,7 +143,8 @@ def _reproduction_table(path: Path, root: Path) -> dict[str, Any]:
 def snapshot(root: str | Path = ".") -> dict[str, Any]:
     """The values the README shows, read from root/results; tables whose files are absent are left out."""
     root = Path(root)
-    tables = [_family_table(path, root) for path in sorted((root / Path(paths.table("x", "json")).parent).glob("*.json"))]
+    tables = [table for path in sorted((root / Path(paths.table("x", "json")).parent).glob("*.json"))
+              if (table := _family_table(path, root)) is not None]
     analysis = {name: root / paths.analysis(name, "json")
                 for name in ("intrinsic_dim", "reconstructions", "pullback_geodesics", "rae")}
     if analysis["intrinsic_dim"].exists():
