@@ -94,7 +94,7 @@ def test_table_and_spectrum_figure_from_metric_files(tmp_path):
 
     import pandas as pd
 
-    from genlab import cli
+    from genlab.figures import execute
     files = []
     for name, truth, estimate, ambient in (("sphere", 3, 3, 6), ("line", 1, 2, 6)):
         spectrum = [1.0] * (ambient - estimate) + [0.01] * estimate
@@ -103,11 +103,10 @@ def test_table_and_spectrum_figure_from_metric_files(tmp_path):
                   "baselines": {"MLE": truth + 0.5, "lPCA": float(ambient)}}
         files.append(tmp_path / f"{name}.json")
         files[-1].write_text(json.dumps(result))
-    out = {ext: tmp_path / f"id.{ext}" for ext in ("csv", "tex", "json")}
-    assert cli.main(["figure", "--notebook", "notebooks/intrinsic_dim.ipynb", "--executed",
-                     str(tmp_path / "run.ipynb"), "-p", "metrics=" + ",".join(map(str, files)),
-                     "-p", f"csv={out['csv']}", "-p", f"tex={out['tex']}", "-p", f"json_path={out['json']}",
-                     "-p", f"figures_dir={tmp_path}"]) == 0
+    out = {ext: str(tmp_path / f"id.{ext}") for ext in ("csv", "tex", "json")}
+    execute("notebooks/intrinsic_dim.ipynb", str(tmp_path / "run.ipynb"),
+            {"intrinsic_dim": [str(f) for f in files], "settings": {}, "runs": ["sphere/score_ve", "line/score_ve"],
+             "figures": {"intrinsic_dim_spectra": str(tmp_path / "intrinsic_dim_spectra")}, "table": out})
     table = pd.read_csv(out["csv"]).set_index("model")
     assert table.loc["sphere", "ours"] == 3 and table.loc["line", "ours exact (share of points)"] == 0
     errors = table.loc["mean absolute error"]

@@ -9,7 +9,6 @@ import json
 import logging
 import sys
 import time
-from pathlib import Path
 
 
 from genlab import config as cfg
@@ -158,23 +157,17 @@ def cmd_dvc_yaml(args):
     write_text(args.out, render(_load_params(args.params), args.params))
 
 
-def _execute_notebook(notebook: str, executed: str, parameters: dict) -> None:
-    import papermill
-    Path(executed).parent.mkdir(parents=True, exist_ok=True)
-    papermill.execute_notebook(notebook, executed, parameters=parameters, progress_bar=False, cwd=str(Path.cwd()))
-
-
 def cmd_figure(args):
     """One figure of the figure registry: its notebook executed with typed parameters, its captions written."""
     from genlab import paths
-    from genlab.figures import FIGURES
+    from genlab.figures import FIGURES, execute
     from genlab.io import write_text
     params = _load_params(args.params)
     if args.figure not in params["figures"]:
         raise ConfigError(f"{args.params}: figures.{args.figure} is not set; declared figures: "
                           f"{sorted(params['figures'])}")
     figure = FIGURES[args.figure]
-    _execute_notebook(figure.notebook, paths.executed_notebook(figure.name), figure.parameters(params))
+    execute(figure.notebook, paths.executed_notebook(figure.name), figure.parameters(params))
     for stem, caption in figure.captions(params).items():
         write_text(paths.caption(stem), caption)
 
@@ -182,10 +175,11 @@ def cmd_figure(args):
 def cmd_table(args):
     """A dataset's comparison table: one row per experiment, from the metric files that fill its columns."""
     from genlab import paths, pipeline
+    from genlab.figures import execute
     params = _load_params(args.params)
     if args.dataset not in pipeline.table_datasets(params):
         raise ConfigError(f"no table for dataset {args.dataset!r}; tables: {pipeline.table_datasets(params)}")
-    _execute_notebook("notebooks/tables.ipynb", paths.executed_notebook(f"tables_{args.dataset}"),
+    execute("notebooks/tables.ipynb", paths.executed_notebook(f"tables_{args.dataset}"),
                       {"dataset": args.dataset, "runs": pipeline.table_runs(params, args.dataset),
                        "table": {ext: paths.table(args.dataset, ext) for ext in ("csv", "tex", "json")}})
 

@@ -105,6 +105,13 @@ class Figure:
 FIGURES: dict[str, Figure] = {}
 
 
+def execute(notebook: str, executed: str, parameters: dict[str, Any]) -> None:
+    """Run a notebook through papermill with typed parameters; the executed copy is kept at ``executed``."""
+    import papermill
+    Path(executed).parent.mkdir(parents=True, exist_ok=True)
+    papermill.execute_notebook(notebook, executed, parameters=parameters, progress_bar=False, cwd=str(Path.cwd()))
+
+
 def register(figure: Figure) -> Figure:
     if figure.name in FIGURES:
         raise ValueError(f"figure {figure.name!r} is declared twice")
