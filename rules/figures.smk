@@ -2,7 +2,7 @@
 # `genlab figure` (its notebook through papermill; the executed copy is kept under results/notebooks/).
 rule figures_all:
     input:
-        pipeline.figure_outputs(config) + pipeline.table_files(config),
+        pipeline.figure_outputs(config) + pipeline.table_files(config) + pipeline.reproduction_files(),
 
 
 for figure_name in config["figures"]:

@@ -40,7 +40,8 @@ def _persist(path: str, **options: Any) -> dict[str, dict[str, Any]]:
 
 
 def _stage(target: str, params_file: str, code: list[str], deps: list[str], keys: list[str]) -> dict[str, Any]:
-    return {"cmd": f"snakemake --cores all --configfile {params_file} {target}",
+    # the target first: --configfile takes a list and would swallow it
+    return {"cmd": f"snakemake {target} --cores all --configfile {params_file}",
             "deps": ["Snakefile", "rules", "src/genlab/cli.py", *code, *deps],
             "params": [{params_file: keys}]}
 
@@ -51,8 +52,9 @@ def stages(params: dict[str, Any], params_file: str = "params/default.yaml") -> 
     models = sorted({m for _, m in experiments} | {params["models"][m]["pretrained"] for _, m in experiments
                                                     if "pretrained" in params["models"][m]})
     metric_files = pipeline.metric_files(params)
-    evaluation_blocks = sorted({block for _, name in metric_files for block in get(name).settings} |
-                               ({"fid"} if any(get(name).feature_net != "never" for _, name in metric_files) else set()))
+    evaluation_blocks = sorted({block for e in params["experiments"] for name in e["metrics"]
+                                for block in (*get(name).settings, *(("fid",) if get(name).needs_feature_net(
+                                    params["datasets"][e["dataset"]]["kind"]) else ()))})
     # what the figures stage reads from the stages before it: metric files (figures, tables), data files, and
     # the checkpoints the sample files are drawn from (its own outputs, samples and analysis curves, excluded)
     sampled = {run for name in params["figures"] if FIGURES[name].samples for run in FIGURES[name].runs(params)}

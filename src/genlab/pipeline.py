@@ -113,8 +113,12 @@ def figure_outputs(params: dict[str, Any]) -> list[str]:
     return [path for name in params["figures"] for path in FIGURES[name].outputs()]
 
 
+def reproduction_files() -> list[str]:
+    return [paths.reproduction(ext) for ext in ("md", "json")]
+
+
 def all_targets(params: dict[str, Any]) -> list[str]:
     """Everything `snakemake all` builds."""
     return [*data_files(params), *checkpoints(params), *(path for path, _ in metric_files(params)),
             *sample_files(params), *analysis_files(params), *figure_outputs(params), *table_files(params),
-            *(paths.reproduction(ext) for ext in ("md", "json"))]
+            *reproduction_files()]
