@@ -103,10 +103,9 @@ def table_files(params: dict[str, Any]) -> list[str]:
 
 
 def analysis_files(params: dict[str, Any]) -> list[str]:
-    """Curves that analyses compute outside any experiment (the KDE study, the CDSM consistency study)."""
-    figures = params["figures"]
-    return ([paths.analysis("kde_curse", "csv")] if "kde_curse" in figures else []) + \
-        [paths.cdsm_curves(d) for d in figures.get("cdsm_consistency", {}).get("datasets", [])]
+    """Curves that analyses compute outside any experiment (the KDE study, the CDSM consistency study): the
+    `curves` inputs of the figures that draw them."""
+    return [path for name in params["figures"] for path in FIGURES[name].input_files(params).get("curves", [])]
 
 
 def figure_outputs(params: dict[str, Any]) -> list[str]:
