@@ -47,5 +47,7 @@ rule reproduction:
         params_file=PARAMS,
     log:
         paths.log("analysis", "reproduction"),
+    benchmark:
+        paths.benchmark("analysis", "reproduction")
     shell:
         "genlab reproduction --params {params.params_file} --claims {input.claims} 2> {log}"

@@ -2,8 +2,6 @@
 # genlab.pipeline, metrics and figures from their registries: nothing here spells a path or lists a metric.
 import genlab.config as gcfg
 from genlab import paths, pipeline
-from genlab.evaluation import METRICS
-from genlab.evaluation import get as get_metric
 from genlab.figures import FIGURES
 from genlab.validation import validate
 
@@ -16,8 +14,6 @@ PARAMS = gcfg.write_resolved_params(config, paths.PARAMS)
 wildcard_constraints:
     dataset=r"[a-z][a-z0-9_]*",
     model=r"[a-z][a-z0-9_]*",
-    metric="|".join(METRICS),
-    ext=r"json|csv",
 
 
 def experiment_hash(wildcards):
@@ -47,17 +43,19 @@ def launcher(wildcards, resources):
     return f"torchrun --standalone --nproc_per_node {gpus} -m genlab.cli" if gpus > 1 else "genlab"
 
 
-def evaluation_inputs(wildcards):
-    return pipeline.evaluation_inputs(config, wildcards.dataset, wildcards.model, wildcards.metric)
+# The resources of every evaluation job (rules/evaluate.smk; a GPU on clusters, undeclared locally): set here
+# because the profile's set-resources names rules one by one, and each experiment has its own evaluate rule.
+EVALUATION_RESOURCES = {"gpu": 1, "mem_mb": 16000, "runtime": 240}
+
+
+def metric_flags(dataset, model):
+    """--metric NAME --out FILE for each metric of the experiment, in its order."""
+    outputs = pipeline.evaluation_outputs(config, dataset, model)
+    return " ".join(f"--metric {name} --out {path}" for name, path in outputs.items())
 
 
 def feature_net_flag(wildcards, input):
     return f"--feature-net {input.feature_net}" if "feature_net" in input.keys() else ""
-
-
-def metric_settings(wildcards):
-    """The hash of the evaluation blocks the metric reads: changing one block reruns only its metrics."""
-    return gcfg.config_hash(get_metric(wildcards.metric).settings_of(config))
 
 
 def sample_count(wildcards):

@@ -11,5 +11,7 @@ rule data:
         params_file=PARAMS,
     log:
         paths.log("data", "{dataset}"),
+    benchmark:
+        paths.benchmark("data", "{dataset}")
     shell:
         "genlab data --params {params.params_file} --dataset {wildcards.dataset} --out {output} 2> {log}"

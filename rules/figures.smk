@@ -39,5 +39,7 @@ rule table:
         params_file=PARAMS,
     log:
         paths.log("tables", "{dataset}"),
+    benchmark:
+        paths.benchmark("tables", "{dataset}")
     shell:
         "genlab table --params {params.params_file} --dataset {wildcards.dataset} 2> {log}"

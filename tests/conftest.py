@@ -13,6 +13,15 @@ from genlab.data.mixtures import GaussianMixture
 
 REPO = Path(__file__).resolve().parents[1]
 
+if os.environ.get("PYTEST_XDIST_WORKER"):  # pytest -n: the workers share the cores; one torch thread each
+    torch.set_num_threads(1)
+
+
+def pytest_collection_modifyitems(config, items):
+    """The pipeline tests (minutes each) first: with pytest -n the long ones start at once instead of
+    leaving one worker busy at the end (longest-first scheduling)."""
+    items.sort(key=lambda item: item.get_closest_marker("pipeline") is None)
+
 
 @pytest.fixture
 def mixture_2d() -> GaussianMixture:

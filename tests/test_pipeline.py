@@ -3,12 +3,14 @@
 through a local directory remote restores bit-identical files, and after `snakemake --touch` nothing is
 scheduled. Also: every DVC output is a Snakemake output of the real params/default.yaml."""
 
+import csv
 import hashlib
 import json
 import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -33,6 +35,7 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+# The tests that read this run are one xdist group (pytest -n): one worker builds it once.
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
     repo = copy_repo(tmp_path_factory.mktemp("repo"))
@@ -45,6 +48,7 @@ def pipeline(tmp_path_factory):
     return repo
 
 
+@pytest.mark.xdist_group("pipeline_run")
 def test_all_outputs_are_produced(pipeline):
     for path in dvc_outputs(pipeline):
         assert (pipeline / path).stat().st_size > 0, path
@@ -80,6 +84,7 @@ def test_all_outputs_are_produced(pipeline):
     assert len(modes) == 1 + 2 + 1  # header, the two snapshots of small_params, the final EMA weights
 
 
+@pytest.mark.xdist_group("pipeline_run")
 def test_report_collects_figures_and_tables(pipeline):
     run(["snakemake", "--report", "report.html"], pipeline)
     html = (pipeline / "report.html").read_text(errors="replace")
@@ -87,10 +92,25 @@ def test_report_collects_figures_and_tables(pipeline):
         assert name in html, name
 
 
+@pytest.mark.xdist_group("pipeline_run")
+def test_every_job_has_its_cost(pipeline):
+    """benchmarks/job_costs.py finds a benchmark file for every job of the run and reports its critical path."""
+    out = pipeline / "benchmarks/results/job_costs"
+    text = run([sys.executable, "benchmarks/job_costs.py", "--out", str(out)], pipeline).stdout
+    rows = list(csv.DictReader(out.with_suffix(".csv").open()))
+    experiments = len(small_params()["experiments"])
+    kinds = [row["kind"] for row in rows]
+    assert kinds.count("train") == experiments and kinds.count("evaluate") == experiments, kinds
+    assert all(row["seconds"] for row in rows), [row["job"] for row in rows if not row["seconds"]]
+    assert "(0 without a benchmark file)" in text and "### Critical path" in text
+
+
+@pytest.mark.xdist_group("pipeline_run")
 def test_snakemake_then_schedules_nothing(pipeline):
     assert "Nothing to be done" in run(["snakemake", "-n", "all"], pipeline).stdout
 
 
+@pytest.mark.xdist_group("pipeline_run")
 def test_dvc_repro_recomputes_nothing_and_round_trips(pipeline, tmp_path):
     checkpoint = pipeline / "results/digits/diffusion_vp/checkpoint.pt"
     before = checkpoint.stat().st_mtime_ns
@@ -175,6 +195,7 @@ def test_slurm_profile_is_found_from_the_repo_root(tmp_path):
     assert train_blocks and all("gpu=1" in block for block in train_blocks)
 
 
+@pytest.mark.xdist_group("pipeline_run")
 def test_two_runs_at_once_do_not_corrupt(pipeline):
     """Snakemake's directory lock lets one run work; the other stops; the outputs end complete."""
     target = pipeline / "results/ring/diffusion_toy/cost.json"
@@ -191,6 +212,7 @@ def test_two_runs_at_once_do_not_corrupt(pipeline):
     assert "Nothing to be done" in run(["snakemake", "-n", "all"], pipeline).stdout
 
 
+@pytest.mark.xdist_group("pipeline_run")
 def test_kill_9_mid_pipeline_then_rerun_completes(pipeline):
     """SIGKILL the whole Snakemake process group during training; a plain rerun resumes and completes,
     and no temporary file is left behind."""

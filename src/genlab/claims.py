@@ -44,6 +44,7 @@ from typing import Any
 import yaml
 
 from genlab import paths
+from genlab.config import load_yaml
 from genlab.errors import ConfigError
 
 HOLDS, DIFFERS, NOT_RUN = "holds", "differs", "not run at this scale"
@@ -87,7 +88,7 @@ def load_claims(path: str | Path) -> list[Claim]:
     claim and key, and the fix."""
     path = Path(path)
     try:
-        document = yaml.safe_load(path.read_text())
+        document = load_yaml(path.read_text())
     except OSError as error:
         raise ConfigError(f"{path}: cannot read the claims file ({error.strerror})") from None
     except yaml.YAMLError as error:

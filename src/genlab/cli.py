@@ -65,26 +65,30 @@ def cmd_train(args):
 
 
 def cmd_evaluate(args):
-    """One metric of one experiment, looked up in the metric registry: flat metrics are written as JSON with
-    provenance, curves as CSV."""
+    """Metrics of one experiment, looked up in the metric registry, in one process (the checkpoint, data and
+    feature net loaded once): flat metrics are written as JSON with provenance, curves as CSV."""
     from genlab.evaluation import Run, get
     from genlab.io import write_csv, write_metrics
     params, exp = _experiment(args)
-    if args.metric not in exp.metrics:
-        raise ConfigError(f"experiment {exp.name} does not list metric {args.metric!r} (it lists "
-                          f"{list(exp.metrics)}); add it under experiments in the params file")
-    metric = get(args.metric)
-    if metric.needs_feature_net(exp.dataset["kind"]) and not args.feature_net:
-        raise ConfigError(f"metric {args.metric} needs --feature-net (the dataset's classifier checkpoint)")
+    if len(args.metric) != len(args.out):
+        raise ConfigError(f"give one --out per --metric (got {len(args.metric)} metrics, {len(args.out)} outputs)")
+    for name in args.metric:
+        if name not in exp.metrics:
+            raise ConfigError(f"experiment {exp.name} does not list metric {name!r} (it lists "
+                              f"{list(exp.metrics)}); add it under experiments in the params file")
+        if get(name).needs_feature_net(exp.dataset["kind"]) and not args.feature_net:
+            raise ConfigError(f"metric {name} needs --feature-net (the dataset's classifier checkpoint)")
     run = Run(params, exp, args.data, args.checkpoint, args.feature_net, args.device)
-    started = time.perf_counter()
-    result = metric.compute(run)
-    if metric.output == "csv":
-        write_csv(args.out, result)
-        return
-    result = {"experiment": exp.name, "family": exp.family, **result}
-    write_metrics(args.out, result, config_hash=exp.hash, seed=exp.seed, wall_time_s=time.perf_counter() - started)
-    log.info("%s %s: %s", exp.name, args.metric, json.dumps(result, default=str))
+    for name, out in zip(args.metric, args.out):
+        metric = get(name)
+        started = time.perf_counter()
+        result = metric.compute(run)
+        if metric.output == "csv":
+            write_csv(out, result)
+            continue
+        result = {"experiment": exp.name, "family": exp.family, **result}
+        write_metrics(out, result, config_hash=exp.hash, seed=exp.seed, wall_time_s=time.perf_counter() - started)
+        log.info("%s %s: %s", exp.name, name, json.dumps(result, default=str))
 
 
 def cmd_sample(args):
@@ -231,11 +235,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--pretrained", help="checkpoint of the model the params block's `pretrained` names (ScoreVAE)")
     sub.add_argument("--no-progress", action="store_true")
     sub = command("evaluate", cmd_evaluate, "evaluate a trained experiment", experiment=True)
-    sub.add_argument("--metric", required=True, help="a metric of the registry (genlab.evaluation)")
+    sub.add_argument("--metric", required=True, action="append",
+                     help="a metric of the registry (genlab.evaluation); repeat for several, each with its --out")
     sub.add_argument("--data", required=True)
     sub.add_argument("--checkpoint", required=True)
     sub.add_argument("--feature-net", help="classifier checkpoint (fid, sweep, modes on images)")
-    sub.add_argument("--out", required=True)
+    sub.add_argument("--out", required=True, action="append", help="the file of the --metric in the same place")
     sub = command("sample", cmd_sample, "draw samples with the default sampler", experiment=True)
     sub.add_argument("--data", required=True)
     sub.add_argument("--checkpoint", required=True)

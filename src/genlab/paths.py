@@ -68,12 +68,25 @@ def caption(name: str) -> str:
     return f"results/captions/{name}.rst"
 
 
+LOGS = "results/logs"
+
+
 def log(kind: str, name: str) -> str:
-    return f"results/logs/{kind}/{name}.log"
+    return f"{LOGS}/{kind}/{name}.log"
+
+
+def log_key(path: str) -> tuple[str, str]:
+    """(kind, name) of a job's log file: the inverse of `log`."""
+    prefix, suffix = f"{LOGS}/", ".log"
+    if not (path.startswith(prefix) and path.endswith(suffix)):
+        raise ValueError(f"{path} is not a job log ({log('<kind>', '<name>')})")
+    kind, _, name = path[len(prefix):-len(suffix)].partition("/")
+    return kind, name
 
 
 def benchmark(kind: str, name: str) -> str:
-    """A Snakemake benchmark file (wall time, memory) of one job."""
+    """A Snakemake benchmark file (wall time, memory, CPU) of one job: every rule that has log(kind, name)
+    has this one too, so a job's cost is found from its log (genlab.jobcosts)."""
     return f"results/benchmarks/{kind}/{name}.tsv"
 
 

@@ -52,12 +52,28 @@ def feature_net(params: dict[str, Any], dataset: str) -> str:
     return paths.checkpoint(dataset, params["evaluation"]["fid"]["feature_model"])
 
 
-def evaluation_inputs(params: dict[str, Any], dataset: str, model: str, metric: str) -> dict[str, str]:
-    """Data and checkpoint, plus the FID feature net for the metrics that read it."""
+def experiment_metrics(params: dict[str, Any], dataset: str, model: str) -> list[str]:
+    """The metrics an experiment lists (in its order), evaluated together by one job."""
+    return next(e["metrics"] for e in params["experiments"] if (e["dataset"], e["model"]) == (dataset, model))
+
+
+def evaluation_outputs(params: dict[str, Any], dataset: str, model: str) -> dict[str, str]:
+    """metric name -> the file its evaluation writes, for one experiment."""
+    return {name: get(name).path(dataset, model) for name in experiment_metrics(params, dataset, model)}
+
+
+def evaluation_inputs(params: dict[str, Any], dataset: str, model: str) -> dict[str, str]:
+    """Data and checkpoint, plus the FID feature net if any of the experiment's metrics reads it."""
     inputs = {"data": paths.data(dataset), "checkpoint": paths.checkpoint(dataset, model)}
-    if get(metric).needs_feature_net(params["datasets"][dataset]["kind"]):
+    kind = params["datasets"][dataset]["kind"]
+    if any(get(name).needs_feature_net(kind) for name in experiment_metrics(params, dataset, model)):
         inputs["feature_net"] = feature_net(params, dataset)
     return inputs
+
+
+def evaluation_settings(params: dict[str, Any], dataset: str, model: str) -> list[Any]:
+    """The evaluation blocks the experiment's metrics read (hashed into its evaluation job's params)."""
+    return [get(name).settings_of(params) for name in experiment_metrics(params, dataset, model)]
 
 
 def is_image(params: dict[str, Any], dataset: str) -> bool:

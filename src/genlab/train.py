@@ -159,13 +159,23 @@ class _StopFlag:
             signal.signal(sig, handler)
 
 
-@torch.no_grad()
-def _update_ema(ema: Family, model: Family, decay: float) -> None:
-    """Exponential moving average of the parameters (warmed up by the caller); buffers are copied."""
-    for p_ema, p in zip(ema.parameters(), model.parameters()):
-        p_ema.lerp_(p.detach(), 1 - decay)
-    for b_ema, b in zip(ema.buffers(), model.buffers()):
-        b_ema.copy_(b)
+class _EMA:
+    """Exponential moving average of the parameters (warmed up by the caller); buffers are copied. The
+    tensor lists are gathered once and updated with one foreach call each: walking the module tree and
+    launching a kernel per tensor every step cost small models several percent of their step time (the
+    foreach kernels are the same elementwise ops, bit-identical to the per-tensor loop)."""
+
+    def __init__(self, ema: Family, model: Family):
+        self.targets = [p for p in ema.parameters()]
+        self.sources = [p.detach() for p in model.parameters()]
+        self.buffer_targets, self.buffer_sources = list(ema.buffers()), list(model.buffers())
+
+    @torch.no_grad()
+    def update(self, decay: float) -> None:
+        if self.targets:
+            torch._foreach_lerp_(self.targets, self.sources, 1 - decay)
+        for b_ema, b in zip(self.buffer_targets, self.buffer_sources):
+            b_ema.copy_(b)
 
 
 def _cpu_copy(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -270,8 +280,10 @@ def train(model: Family, dataset: Dataset, training: dict[str, Any], run_dir: st
     model.to(device)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     params = [p for p in model.parameters() if p.requires_grad]
+    # foreach: one kernel per op for all tensors instead of a Python loop over them (the default on GPUs;
+    # on CPU it computes the same elementwise ops, bit-identical, with less per-step overhead)
     optimizer = torch.optim.AdamW(params, lr=training["lr"], weight_decay=training["weight_decay"],
-                                  betas=tuple(training.get("betas", (0.9, 0.999)))) if params else None
+                                  betas=tuple(training.get("betas", (0.9, 0.999))), foreach=True) if params else None
     batch_generator = torch.Generator().manual_seed(seed + 1)
     step, rows, elapsed_before = 0, [], 0.0
     window = {"counts": {}, "sums": {}}  # per key: a GAN logs each player's loss on its own steps
@@ -302,6 +314,7 @@ def train(model: Family, dataset: Dataset, training: dict[str, Any], run_dir: st
     if total > 0 and optimizer is None:
         raise CheckpointError(f"{run_dir}: training.steps is {total} but this model has no trainable "
                               "parameters; set training.steps to 0")
+    averager = _EMA(ema, model)  # after any resume: load_state_dict copies into the same tensors
     autocast = device.type == "cuda" and training["mixed_precision"] == "bf16"
     started = time.perf_counter()
     model.train()
@@ -333,7 +346,7 @@ def train(model: Family, dataset: Dataset, training: dict[str, Any], run_dir: st
             if training["grad_clip"] > 0:
                 torch.nn.utils.clip_grad_norm_(params, training["grad_clip"])
             optimizer.step()
-            _update_ema(ema, model, min(training["ema_decay"], (1 + step) / (10 + step)))
+            averager.update(min(training["ema_decay"], (1 + step) / (10 + step)))
             step += 1
             if step in snapshot_steps:  # raw weights along training (e.g. for the mode-collapse figure)
                 snapshots[step] = _cpu_copy(model.state_dict())

@@ -11,6 +11,13 @@ if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null || ! comm
   apt-get install -y -qq --no-install-recommends slurmctld slurmd slurm-client munge >/dev/null
 fi
 mkdir -p /etc/slurm "$state"/{spool,state,log} /run/munge
+# a machine's own Slurm config is kept aside and put back by tests/slurm/stop_cluster.sh
+for file in slurm.conf gres.conf; do
+  if [ -f "/etc/slurm/$file" ] && [ ! -f "/etc/slurm/$file.genlab-backup" ] && [ ! -f "$state/ours" ]; then
+    cp -p "/etc/slurm/$file" "/etc/slurm/$file.genlab-backup"
+  fi
+done
+touch "$state/ours"
 chown munge:munge /run/munge && chmod 0755 /run/munge
 mem_mb=$(awk '/MemTotal/ {printf "%d", $2 / 1024 * 0.8}' /proc/meminfo)
 cpus=$(nproc)

@@ -8,7 +8,6 @@ integral, so averages over repeated solves converge to the exact value)."""
 from __future__ import annotations
 
 import torch
-from torchdiffeq import odeint
 
 from genlab.diffusion.samplers import ADAPTIVE, ScoreFn
 from genlab.diffusion.sde import SDE
@@ -52,6 +51,7 @@ def ode_log_likelihood(score_fn: ScoreFn, sde: SDE, x: torch.Tensor, method: str
     state = torch.cat([x.flatten(), torch.zeros(batch, device=x.device, dtype=x.dtype)]).double()
     times = torch.tensor([eps, sde.T], dtype=torch.float64, device=x.device)
     options = {"step_t": times} if ode_method in ADAPTIVE else None  # no evaluations outside [eps, T]
+    from torchdiffeq import odeint  # imports scipy (0.6 s): only where an ODE is solved
     final = odeint(dynamics, state, times, rtol=rtol, atol=atol, method=ode_method, options=options)[-1]
     x_T, integral = final[: batch * dim].view(shape), final[batch * dim:]
     return sde.prior_log_prob(x_T) + integral

@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
-from torchdiffeq import odeint
 
 from genlab.diffusion.sde import SDE, _bcast
 
@@ -95,6 +94,7 @@ def probability_flow_ode(score_fn: ScoreFn, sde: SDE, x: torch.Tensor, rtol: flo
     # step_t: land exactly on eps instead of stepping past it and interpolating back (torchdiffeq's
     # default), which would evaluate the score at t < eps, where the kernel is undefined for t < 0.
     options = {"step_t": times} if method in ADAPTIVE else None
+    from torchdiffeq import odeint  # imports scipy (0.6 s): only where an ODE is solved
     x = odeint(drift, x.flatten(), times, rtol=rtol, atol=atol, method=method, options=options)[-1].view_as(x)
     return _finish(score_fn, sde, x, eps, denoise)
 

@@ -1,0 +1,126 @@
+"""The training loop's cost over a bare PyTorch loop, for every experiment of a params file (default: the
+embedded default), on one thread, side by side in one process (this machine is noisy: the ratio is the result).
+
+Both loops train the same family on the same data with the same batch size, optimizer (AdamW, foreach, with
+the block's gradient clipping) and batch sampling (indices and dequantisation noise from one generator):
+- bare: loss, backward, clip, step; nothing else;
+- genlab: `genlab.train.train` as the pipeline runs it, with the block's own log_every / checkpoint_every /
+  snapshots scaled to the measured number of steps (so checkpoints and log rows are written as often per step
+  as in the real run), and its fixed costs (EMA copy, final checkpoint and log) included. Early stopping is
+  switched off in both: its validation passes are model selection the method asks for, not loop overhead.
+Repeats alternate bare and genlab runs; the medians are compared.
+
+Usage: python benchmarks/trainer_overhead.py [--params params/default.yaml] [--steps 300] [--repeats 3]
+       [--only digits/vae ...] [--out benchmarks/results/trainer_overhead]   (writes .md and .csv)"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from genlab import config as cfg
+from genlab.data import make_dataset
+from genlab.families import make_model
+from genlab.io import write_csv, write_text
+from genlab.train import seed_everything, train
+from genlab.validation import load_params
+
+
+def scaled_training(training: dict, steps: int) -> dict:
+    """The block's training settings for `steps` steps, its per-step bookkeeping as frequent as in the real run."""
+    scale = steps / max(1, training["steps"])
+    snapshots = sorted({max(1, round(s * scale)) for s in training.get("snapshots", [])})
+    return {**training, "steps": steps, "log_every": max(1, round(training["log_every"] * scale)),
+            "checkpoint_every": max(1, round(training["checkpoint_every"] * scale)), "snapshots": snapshots,
+            "early_stopping": None}
+
+
+def bare_loop(model, dataset, training: dict, seed: int) -> float:
+    x_train = torch.as_tensor(dataset.x_train)
+    y_train = torch.as_tensor(dataset.y_train) if dataset.y_train is not None else None
+    bin_width = dataset.bin_width if training["dequantize"] else None
+    started = time.perf_counter()
+    model.initialize(x_train)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=training["lr"], weight_decay=training["weight_decay"],
+                                  betas=tuple(training.get("betas", (0.9, 0.999))), foreach=True)
+    generator = torch.Generator().manual_seed(seed + 1)
+    model.train()
+    for step in range(training["steps"]):
+        idx = torch.randint(len(x_train), (training["batch_size"],), generator=generator)
+        x = x_train[idx]
+        if bin_width is not None:
+            x = x + bin_width * (torch.rand(x.shape, generator=generator) - 0.5)
+        loss = model.loss({"x": x, "y": y_train[idx] if y_train is not None else None, "step": step})["loss"]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if training["grad_clip"] > 0:
+            torch.nn.utils.clip_grad_norm_(params, training["grad_clip"])
+        optimizer.step()
+    return time.perf_counter() - started
+
+
+def genlab_loop(model, dataset, training: dict, seed: int, exp) -> float:
+    with tempfile.TemporaryDirectory() as run_dir:
+        started = time.perf_counter()
+        train(model, dataset, training, run_dir, seed=seed, config_hash=exp.hash, config=exp.resolved(),
+              device=torch.device("cpu"), progress=False)
+        return time.perf_counter() - started
+
+
+def fresh_model(exp, dataset):
+    seed_everything(exp.seed)
+    return make_model(exp.model, dataset.example_shape, dataset.meta)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--params", default="params/default.yaml")
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--only", nargs="*", help="experiments dataset/model (default: all that train)")
+    parser.add_argument("--out", help="write <out>.md and <out>.csv")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    params = load_params(args.params)
+    datasets, rows = {}, []
+    for e in params["experiments"]:
+        exp = cfg.experiment(params, e["dataset"], e["model"])
+        if exp.training["steps"] == 0 or (args.only and exp.name not in args.only):
+            continue
+        if exp.dataset_name not in datasets:
+            datasets[exp.dataset_name] = make_dataset(exp.dataset_name, exp.dataset, params["seed"])
+        dataset = datasets[exp.dataset_name]
+        steps = min(args.steps, exp.training["steps"])
+        training = scaled_training(exp.training, steps)
+        bare, ours = [], []
+        for _ in range(args.repeats):
+            bare.append(bare_loop(fresh_model(exp, dataset), dataset, training, exp.seed))
+            ours.append(genlab_loop(fresh_model(exp, dataset), dataset, training, exp.seed, exp))
+        b, o = statistics.median(bare), statistics.median(ours)
+        rows.append({"experiment": exp.name, "steps": steps, "bare_ms_per_step": round(1000 * b / steps, 3),
+                     "genlab_ms_per_step": round(1000 * o / steps, 3), "overhead_percent": round(100 * (o / b - 1), 1)})
+        print(f"{exp.name:40s} bare {rows[-1]['bare_ms_per_step']:8.3f} ms/step  genlab "
+              f"{rows[-1]['genlab_ms_per_step']:8.3f} ms/step  overhead {rows[-1]['overhead_percent']:+6.1f}%",
+              flush=True)
+    worst = max(rows, key=lambda r: r["overhead_percent"])
+    summary = (f"{len(rows)} experiments, {args.steps} steps (at most), median of {args.repeats} alternating repeats, "
+               f"one thread; largest overhead {worst['overhead_percent']:+.1f}% ({worst['experiment']})")
+    print(summary)
+    if args.out:
+        header = list(rows[0])
+        table = "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+                           *("| " + " | ".join(str(r[k]) for k in header) + " |" for r in rows)])
+        write_text(Path(args.out).with_suffix(".md"), f"# Trainer overhead against a bare loop\n\n{summary}\n\n{table}\n")
+        write_csv(Path(args.out).with_suffix(".csv"), rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
