@@ -6,6 +6,7 @@ kill at any moment leaves either the old file or the new one, never half of one.
 from __future__ import annotations
 
 import contextlib
+import functools
 import glob
 import csv
 import io
@@ -17,7 +18,6 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
-import torch
 
 
 @contextlib.contextmanager
@@ -60,7 +60,7 @@ def write_json(path: str | os.PathLike, data: dict[str, Any]) -> None:
 
 
 def _json_default(value: Any) -> Any:
-    if isinstance(value, (np.generic, torch.Tensor)):
+    if isinstance(value, np.generic) or type(value).__name__ == "Tensor":  # numpy and torch scalars
         return value.item()
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
@@ -72,10 +72,12 @@ def save_npz(path: str | os.PathLike, **arrays: Any) -> None:
 
 
 def torch_save(path: str | os.PathLike, obj: Any) -> None:
+    import torch  # this module is read by commands that never load torch (tables, figures, data files)
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
 
 
+@functools.lru_cache(maxsize=1)  # one answer per process: an evaluation job writes several metric files
 def git_commit() -> str:
     """The commit of the code that produced an output ('+dirty' when the tree has changes), or 'unknown'."""
     root = Path(__file__).resolve().parents[2]
@@ -90,6 +92,7 @@ def git_commit() -> str:
 
 
 def provenance(config_hash: str, seed: int, wall_time_s: float) -> dict[str, Any]:
+    import torch
     return {"git_commit": git_commit(), "config_hash": config_hash, "seed": seed,
             "wall_time_s": round(wall_time_s, 3), "torch": torch.__version__}
 

@@ -13,7 +13,6 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from genlab.diffusion.samplers import STOCHASTIC  # noqa: E402
 
 SAMPLER_LABELS = {"euler_maruyama": "Euler-Maruyama (SDE)", "predictor_corrector": "predictor-corrector (SDE)",
                   "ddpm": "DDPM ancestral (SDE)", "ddim": "DDIM (ODE)", "ode": "probability-flow ODE (dopri5)"}
@@ -145,6 +144,7 @@ def kde_curse(curves: pd.DataFrame, target_error: float = 0.1):
 
 def fid_vs_nfe(sweep: pd.DataFrame, floor: float | None = None, title: str | None = None):
     """FID against the number of network evaluations, one line per sampler (SDE solid, ODE dashed)."""
+    from genlab.diffusion.samplers import STOCHASTIC  # imports torch: only this figure's kernel pays for it
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, rows in sweep.groupby("sampler", sort=False):
         rows = rows.sort_values("nfe")
