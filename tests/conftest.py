@@ -114,3 +114,15 @@ def copy_repo(dest: Path) -> Path:
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / name, dest / name)
     return dest
+
+
+def dvc_outputs(repo: Path) -> dict[str, dict]:
+    """Every path the repo's dvc.yaml versions (outs, metrics, plots) with its options."""
+    stages = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
+    outs = {}
+    for stage in stages.values():
+        for kind in ("outs", "metrics", "plots"):
+            for entry in stage.get(kind, []):
+                (path, options), = entry.items() if isinstance(entry, dict) else ((entry, {}),)
+                outs[path] = options or {}
+    return outs

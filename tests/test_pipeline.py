@@ -17,25 +17,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import ENV, copy_repo, run, small_params
+from tests.conftest import ENV, copy_repo, dvc_outputs, run, small_params
 
 pytestmark = pytest.mark.pipeline
-def dvc_outputs(repo: Path) -> dict[str, dict]:
-    stages = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
-    outs = {}
-    for stage in stages.values():
-        for kind in ("outs", "metrics", "plots"):
-            for entry in stage.get(kind, []):
-                (path, options), = entry.items() if isinstance(entry, dict) else ((entry, {}),)
-                outs[path] = options or {}
-    return outs
 
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-# The tests that read this run are one xdist group (pytest -n): one worker builds it once.
+# Built once per module: pytest -n runs with --dist loadscope, so this module's tests share one worker.
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
     repo = copy_repo(tmp_path_factory.mktemp("repo"))
@@ -48,7 +39,6 @@ def pipeline(tmp_path_factory):
     return repo
 
 
-@pytest.mark.xdist_group("pipeline_run")
 def test_all_outputs_are_produced(pipeline):
     for path in dvc_outputs(pipeline):
         assert (pipeline / path).stat().st_size > 0, path
@@ -84,7 +74,6 @@ def test_all_outputs_are_produced(pipeline):
     assert len(modes) == 1 + 2 + 1  # header, the two snapshots of small_params, the final EMA weights
 
 
-@pytest.mark.xdist_group("pipeline_run")
 def test_report_collects_figures_and_tables(pipeline):
     run(["snakemake", "--report", "report.html"], pipeline)
     html = (pipeline / "report.html").read_text(errors="replace")
@@ -92,7 +81,6 @@ def test_report_collects_figures_and_tables(pipeline):
         assert name in html, name
 
 
-@pytest.mark.xdist_group("pipeline_run")
 def test_every_job_has_its_cost(pipeline):
     """benchmarks/job_costs.py finds a benchmark file for every job of the run and reports its critical path."""
     out = pipeline / "benchmarks/results/job_costs"
@@ -105,12 +93,10 @@ def test_every_job_has_its_cost(pipeline):
     assert "(0 without a benchmark file)" in text and "### Critical path" in text
 
 
-@pytest.mark.xdist_group("pipeline_run")
 def test_snakemake_then_schedules_nothing(pipeline):
     assert "Nothing to be done" in run(["snakemake", "-n", "all"], pipeline).stdout
 
 
-@pytest.mark.xdist_group("pipeline_run")
 def test_dvc_repro_recomputes_nothing_and_round_trips(pipeline, tmp_path):
     checkpoint = pipeline / "results/digits/diffusion_vp/checkpoint.pt"
     before = checkpoint.stat().st_mtime_ns
@@ -133,69 +119,6 @@ def test_dvc_repro_recomputes_nothing_and_round_trips(pipeline, tmp_path):
     assert "Nothing to be done" in run(["snakemake", "-n", "all"], pipeline).stdout
 
 
-def test_every_dvc_output_is_a_snakemake_output(tmp_path):
-    repo = copy_repo(tmp_path)
-    summary = run(["snakemake", "--summary", "all"], repo).stdout.splitlines()
-    snakemake_outputs = {line.split("\t")[0] for line in summary[1:] if line.strip()}
-    missing = set(dvc_outputs(repo)) - snakemake_outputs
-    assert not missing, f"DVC outputs that no Snakemake rule produces: {sorted(missing)}"
-
-
-def test_dvc_yaml_is_generated_from_the_default_params():
-    from genlab import config as cfg
-    from genlab.dvc import render
-    repo = Path(__file__).resolve().parents[1]
-    expected = render(cfg.load_params(repo / "params" / "default.yaml"))
-    assert (repo / "dvc.yaml").read_text() == expected, "dvc.yaml is stale: run `genlab dvc-yaml`"
-
-
-def mini_params() -> dict:
-    """A params file other than the default: two ring experiments under another dataset name and two
-    figures, at the tiny scale."""
-    params = small_params()
-    params["datasets"] = {"ring_mini": params["datasets"]["ring"]}
-    params["models"] = {m: params["models"][m] for m in ("gaussian", "diffusion_toy")}
-    params["experiments"] = [{"dataset": "ring_mini", "model": m, "metrics": ["nll", "cost", "modes"]}
-                             for m in ("gaussian", "diffusion_toy")]
-    params["evaluation"] = {k: params["evaluation"][k] for k in ("nll", "cost", "modes")}
-    params["figures"] = {"kde_curse": params["figures"]["kde_curse"], "training_curves": {}}
-    return params
-
-
-def test_dvc_repro_with_another_params_file_builds_exactly_what_it_lists(tmp_path):
-    """`genlab dvc-yaml --params P` gives stages that run Snakemake on P: `dvc repro` builds every output the
-    dvc.yaml lists, nothing of the default params, and the stages depend on the params keys they read."""
-    repo = copy_repo(tmp_path)
-    (repo / "params" / "mini.yaml").write_text(yaml.safe_dump(mini_params(), sort_keys=False))
-    run(["genlab", "dvc-yaml", "--params", "params/mini.yaml", "--out", "dvc.yaml"], repo)
-    stages = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
-    assert all("--configfile params/mini.yaml" in stage["cmd"] for stage in stages.values())
-    assert stages["train"]["params"] == [{"params/mini.yaml": ["seed", "device", "experiments", "models.diffusion_toy",
-                                                               "models.gaussian"]}]
-    git = ["git", "-c", "user.name=ci", "-c", "user.email=ci@example.com"]
-    run(["git", "init", "-q"], repo)
-    run(git + ["add", "-A"], repo)
-    run(git + ["commit", "-q", "-m", "snapshot"], repo)
-    run(["dvc", "repro"], repo)
-    listed = dvc_outputs(repo)
-    assert "results/ring_mini/diffusion_toy/checkpoint.pt" in listed and "figures/training_curves.png" in listed
-    missing = [path for path in listed if not (repo / path).is_file()]
-    assert not missing, missing
-    assert not (repo / "results" / "digits").exists() and not (repo / "data" / "processed" / "ring.npz").exists()
-    assert "up to date" in run(["dvc", "status"], repo).stdout
-
-
-def test_slurm_profile_is_found_from_the_repo_root(tmp_path):
-    """`snakemake --profile slurm all` resolves the repo's slurm/ profile and requests GPUs for training
-    through the `gpu` resource (the real-Slurm run is a separate CI job)."""
-    repo = copy_repo(tmp_path)
-    result = run(["snakemake", "--profile", "slurm", "-n", "all"], repo)
-    assert "Using profiles slurm" in result.stdout + result.stderr
-    train_blocks = [block for block in result.stdout.split("\n\n") if "rule train:" in block]
-    assert train_blocks and all("gpu=1" in block for block in train_blocks)
-
-
-@pytest.mark.xdist_group("pipeline_run")
 def test_two_runs_at_once_do_not_corrupt(pipeline):
     """Snakemake's directory lock lets one run work; the other stops; the outputs end complete."""
     target = pipeline / "results/ring/diffusion_toy/cost.json"
@@ -212,7 +135,6 @@ def test_two_runs_at_once_do_not_corrupt(pipeline):
     assert "Nothing to be done" in run(["snakemake", "-n", "all"], pipeline).stdout
 
 
-@pytest.mark.xdist_group("pipeline_run")
 def test_kill_9_mid_pipeline_then_rerun_completes(pipeline):
     """SIGKILL the whole Snakemake process group during training; a plain rerun resumes and completes,
     and no temporary file is left behind."""

@@ -4,7 +4,6 @@ checkpoints are refused."""
 
 import csv
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -65,7 +64,6 @@ def uninterrupted(tmp_path_factory):
     return tmp_path / "run"
 
 
-@pytest.mark.xdist_group("uninterrupted")  # one worker trains the shared reference run once
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGUSR1], ids=lambda s: s.name)
 def test_resume_after_interruption_is_bit_identical(tmp_path, uninterrupted, sig):
     params, params_path, data = _setup(tmp_path)
@@ -110,7 +108,6 @@ def test_nan_loss_stops_with_clear_error_and_keeps_last_good_state(tmp_path):
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
 
 
-@pytest.mark.xdist_group("uninterrupted")
 def test_foreign_checkpoint_is_refused(tmp_path, uninterrupted):
     params, params_path, data = _setup(tmp_path)
     run = tmp_path / "run"
@@ -124,7 +121,6 @@ def test_foreign_checkpoint_is_refused(tmp_path, uninterrupted):
     assert lines[-1].startswith("genlab: error: checkpoint") and "config hash" in lines[-1]
 
 
-@pytest.mark.xdist_group("uninterrupted")
 def test_truncated_checkpoint_is_refused(tmp_path, uninterrupted):
     damaged = tmp_path / "checkpoint.pt"
     content = (uninterrupted / "checkpoint.pt").read_bytes()
