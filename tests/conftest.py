@@ -17,10 +17,16 @@ if os.environ.get("PYTEST_XDIST_WORKER"):  # pytest -n: the workers share the co
     torch.set_num_threads(1)
 
 
+# The slowest modules, longest first (their times: `pytest --durations`, README's test section). pytest -n with
+# --dist loadscope --no-loadscope-reorder hands modules to the workers in this order, so the long ones start at
+# once instead of leaving one worker busy at the end.
+SLOWEST_FIRST = ("test_pipeline.py", "test_slurm.py", "test_intrinsic_dim.py", "test_family_likelihoods.py",
+                 "test_dvc_stages.py", "test_train.py")
+
+
 def pytest_collection_modifyitems(config, items):
-    """The pipeline tests (minutes each) first: with pytest -n the long ones start at once instead of
-    leaving one worker busy at the end (longest-first scheduling)."""
-    items.sort(key=lambda item: item.get_closest_marker("pipeline") is None)
+    rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
 
 
 @pytest.fixture
