@@ -30,6 +30,7 @@ from genlab import config as cfg
 from genlab.data import make_dataset
 from genlab.families import make_model
 from genlab.io import write_csv, write_text
+from genlab.jobcosts import markdown_table
 from genlab.train import seed_everything, train
 from genlab.validation import load_params
 
@@ -129,8 +130,7 @@ def main() -> int:
     print(summary)
     if args.out:
         header = list(rows[0])
-        table = "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
-                           *("| " + " | ".join(str(r[k]) for k in header) + " |" for r in rows)])
+        table = markdown_table(header, [[str(r[k]) for k in header] for r in rows])
         write_text(Path(args.out).with_suffix(".md"), f"# Trainer overhead against a bare loop\n\n{summary}\n\n{table}\n")
         write_csv(Path(args.out).with_suffix(".csv"), rows)
     return 0

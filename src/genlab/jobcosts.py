@@ -79,7 +79,8 @@ def critical_path(jobs: list[Job]) -> tuple[float, list[Job]]:
     return max((longest(j) for j in jobs), key=lambda t: t[0], default=(0.0, []))
 
 
-def _table(header: list[str], rows: list[list[str]]) -> str:
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table (also the trainer-overhead benchmark's)."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return "\n".join([*lines, *("| " + " | ".join(r) + " |" for r in rows)])
 
@@ -108,10 +109,10 @@ def report(jobs: list[Job], cores: int = 2, top: int = 15) -> str:
         f"{len(measured)} jobs measured ({missing} without a benchmark file), {total:.0f} job-seconds; with "
         f"{cores} cores the wall time is at least max(total / cores, critical path) = "
         f"{max(total / cores, length):.0f} s.",
-        "### Time by kind of job\n\n" + _table(["kind", "jobs", "seconds", "share", "median", "max"], kind_rows),
+        "### Time by kind of job\n\n" + markdown_table(["kind", "jobs", "seconds", "share", "median", "max"], kind_rows),
         f"### The {len(experiment_rows)} costliest experiments (seconds)\n\n"
-        + _table(["experiment", *EXPERIMENT_KINDS, "total"], experiment_rows),
-        f"### Critical path: {length:.0f} s\n\n" + _table(["kind", "job", "seconds"], chain_rows),
+        + markdown_table(["experiment", *EXPERIMENT_KINDS, "total"], experiment_rows),
+        f"### Critical path: {length:.0f} s\n\n" + markdown_table(["kind", "job", "seconds"], chain_rows),
     ])
 
 
