@@ -11,7 +11,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
 
 
 SAMPLER_LABELS = {"euler_maruyama": "Euler-Maruyama (SDE)", "predictor_corrector": "predictor-corrector (SDE)",
@@ -114,6 +113,8 @@ def reconstructions(originals: np.ndarray, rows: list[tuple[str, np.ndarray]], g
 def kde_curse(curves: pd.DataFrame, target_error: float = 0.1):
     """Section 1.1.2: relative KDE error against n for each d (points: Monte-Carlo mean and spread; lines:
     exact MISE), and the n needed for a given error against d with the O(eps^{-(d+4)/4}) law."""
+    import seaborn as sns  # imports scipy.stats (1.3 s): only this figure's kernel pays for it
+
     from genlab.analysis.kde import fitted_exponent, samples_needed
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
     dims = sorted(curves["d"].unique())
@@ -175,6 +176,25 @@ def save(fig, stem: str | Path) -> list[str]:
         paths.append(str(path))
     plt.close(fig)
     return paths
+
+
+def training_curves(logs: pd.DataFrame, columns: int = 6):
+    """The loss against the step, one panel per experiment (own axes: each family has its own objective)."""
+    runs = list(dict.fromkeys(logs["experiment"]))
+    rows = math.ceil(len(runs) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(1.8 * 1.3 * columns, 1.8 * rows), squeeze=False)
+    for ax, (run, curve) in zip(axes.flat, logs.groupby("experiment", sort=False)):
+        ax.plot(curve["step"], curve["loss"], linewidth=1)
+        ax.set_title(run, size=7)
+        ax.tick_params(labelsize=6)
+    for ax in axes.flat[len(runs):]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel("step", size=7)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("loss", size=7)
+    fig.tight_layout()
+    return fig
 
 
 def intrinsic_dim_spectra(results: list[tuple[str, dict]]):
