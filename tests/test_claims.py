@@ -36,6 +36,7 @@ SIZES, TIMES = [100, 300, 1000, 3000], [0.01, 1.0]
 GEODESICS = {"banana_single": [0.164, 0.152, 0.142, 0.081, 0.0315], "banana_squeezed": [0.205, 0.187, 0.347, 0.0235, 0.0180],
              "banana_river": [0.429, 0.398, 0.510, 0.511, 0.1691]}  # plain, anisotropic, isometric, method, paper
 FLOWS = ["pullback_plain", "pullback_anisotropic", "pullback_isometric", "pullback"]
+STRAIGHT_LINE = {"banana_single": 0.30, "banana_squeezed": 0.28, "banana_river": 0.45}  # river: below the method's 0.511
 
 
 def _write(path: Path, data) -> None:
@@ -93,7 +94,9 @@ def fake_results(root: Path) -> None:
     _write(root / paths.analysis("pullback_geodesics", "json"), {
         f"{dataset}/{flow}": {"dataset": dataset, "flow": flow, "geodesic error": error, "s.e.": 0.001,
                               "paper (method)": values[-1]}
-        for dataset, values in GEODESICS.items() for flow, error in zip(FLOWS, values)})
+        for dataset, values in GEODESICS.items() for flow, error in zip(FLOWS, values)} | {
+        f"{dataset}/straight line": {"dataset": dataset, "flow": "straight line", "geodesic error": error, "s.e.": 0.01}
+        for dataset, error in STRAIGHT_LINE.items()})
     _write(root / paths.analysis("rae", "json"), {
         "hemisphere_2_3/pullback_rae": {"ambient dim": 3, "true dim": 2, "retained dim": 3, "epsilon": 0.05},
         "sinusoid_1_3/pullback_rae": {"ambient dim": 3, "true dim": 1, "retained dim": 2, "epsilon": 0.05}})
@@ -314,6 +317,8 @@ EXPECTED = {  # verdicts on the default run's numbers (README): what the README'
     "geodesic_single_paper": gc.DIFFERS, "geodesic_squeezed_paper": gc.HOLDS, "geodesic_river_paper": gc.DIFFERS,
     "geodesic_single_beats_ablations": gc.HOLDS, "geodesic_squeezed_beats_ablations": gc.HOLDS,
     "geodesic_river_beats_ablations": gc.DIFFERS,
+    "geodesic_single_beats_straight_line": gc.HOLDS, "geodesic_squeezed_beats_straight_line": gc.HOLDS,
+    "geodesic_river_beats_straight_line": gc.DIFFERS,
     "rae_hemisphere_2_3": gc.DIFFERS, "rae_sinusoid_1_3": gc.DIFFERS, "rae_hemisphere_5_20": gc.NOT_RUN,
 }
 
@@ -391,7 +396,7 @@ def test_readme_round_trip(tmp_path):
     assert "| flow_toy | 1.25 | 1.25 | 1 | 0.00800 |" in text  # the gap to the truth, which rounding would hide
     assert "| held-out data (FID floor) | 6.20 | n/a | n/a | n/a | n/a |" in text
     assert "| cde | cond_gaussian | 0.0970 | 0.00680 | 0.00190 | 0.00140 |" in text  # mean over t
-    assert "| banana_single | 0.164 | 0.152 | 0.142 | 0.0810 | 0.0315 |" in text
+    assert "| banana_single | 0.164 | 0.152 | 0.142 | 0.0810 | 0.300 | 0.0315 |" in text
     assert text.index("| vae | 16 |") < text.index("| score_vae | 16 |") < text.index("| raw inputs |")
     assert "| geodesic_single_paper | 0.0315 | 0.0810 | differs |" in text
 

@@ -64,7 +64,11 @@ def test_all_outputs_are_produced(pipeline):
     assert {"vae", "score_vae", "raw inputs"} <= set(autoencoders)
     assert autoencoders["score_vae"]["latent dim"] == autoencoders["vae"]["latent dim"]
     geodesics = json.loads((pipeline / "results/analysis/pullback_geodesics.json").read_text())
-    assert len(geodesics) == 12 and all(row["geodesic error"] > 0 for row in geodesics.values())
+    flows = {name: row for name, row in geodesics.items() if row["flow"] not in ("straight line", "ground truth")}
+    assert len(flows) == 12 and all(row["geodesic error"] > 0 and row["variation error"] > 0 for row in flows.values())
+    for dataset in ("banana_single", "banana_squeezed", "banana_river"):  # the reference rows, on the same pairs
+        assert geodesics[f"{dataset}/straight line"]["geodesic error"] > 0
+        assert geodesics[f"{dataset}/ground truth"]["geodesic error"] == 0
     # the reproduction report: one verdict per claim of claims.yaml, read from this run's results
     report = json.loads((pipeline / "results/reproduction.json").read_text())
     verdicts = {row["id"]: row["verdict"] for row in report["claims"]}

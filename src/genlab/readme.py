@@ -123,7 +123,9 @@ def _geodesic_table(path: Path, root: Path) -> dict[str, Any]:
     by_dataset: dict[str, dict[str, Any]] = {}
     for row in data.values():
         by_dataset.setdefault(row["dataset"], {})[row["flow"]] = row
-    flows = _ordered(sorted({flow for row in by_dataset.values() for flow in row}), GEODESIC_FLOWS)
+    # the ground truth's row (error 0, its variation) stays in the table file; the straight line is the baseline
+    flows = _ordered(sorted({flow for row in by_dataset.values() for flow in row} - {"ground truth"}), GEODESIC_FLOWS,
+                     last=("straight line",))
     rows = []
     for dataset in _ordered(list(by_dataset), GEODESIC_ROWS):
         runs = by_dataset[dataset]

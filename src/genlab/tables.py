@@ -132,21 +132,32 @@ def geodesic_table(metric_files: list[str | Path], nll_files: list[str | Path] |
                    variants: dict[str, str] | None = None) -> pd.DataFrame:
     """Pullback geodesics on the banana densities: one row per (dataset, model) with the geodesic error
     (mean distance to the ground-truth geodesic, its standard error, and relative to the end points'
-    distance), the held-out NLL when measured, and the paper's figure for the method on that density."""
+    distance), the authors' variation error, the held-out NLL when measured, and the paper's figure for the
+    method on that density; per dataset, reference rows for the straight line (the baseline) and the ground
+    truth (geodesic error 0, its own variation)."""
     nll = {}
     for path in nll_files or []:
         result = _read(Path(path))
         nll[result["experiment"]] = result.get("nll_bpd")
-    rows = []
+    rows, baselines = [], {}
     for path in metric_files:
         result = _read(Path(path))
         dataset, model = result["experiment"].split("/")
         variant = (variants or {}).get(dataset)
         rows.append({"model": f"{dataset}/{model}", "dataset": dataset, "flow": model,
                      "geodesic error": result["geodesic_error"], "s.e.": result["geodesic_error_sem"],
-                     "relative error": result["relative_geodesic_error"], "NLL (bits/dim)": nll.get(result["experiment"]),
+                     "relative error": result["relative_geodesic_error"],
+                     "variation error": result.get("variation_error"),
+                     "NLL (bits/dim)": nll.get(result["experiment"]),
                      "paper (method)": PAPER_GEODESIC_ERROR.get(variant)})
-    return pd.DataFrame(rows)
+        if "straight_line_error" in result:  # the same pairs for every flow on a dataset: reference rows
+            baselines[dataset] = [
+                {"model": f"{dataset}/straight line", "dataset": dataset, "flow": "straight line",
+                 "geodesic error": result["straight_line_error"], "s.e.": result["straight_line_error_sem"],
+                 "variation error": result["straight_line_variation"]},
+                {"model": f"{dataset}/ground truth", "dataset": dataset, "flow": "ground truth",
+                 "geodesic error": 0.0, "variation error": result["true_variation"]}]
+    return pd.DataFrame(rows + [row for pair in baselines.values() for row in pair])
 
 
 def rae_table(metric_files: list[str | Path]) -> pd.DataFrame:

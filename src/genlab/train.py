@@ -226,8 +226,15 @@ class EarlyStopping:
         return value
 
 
-def _lr_at(step: int, lr: float, warmup_steps: int) -> float:
-    return lr * min(1.0, (step + 1) / warmup_steps) if warmup_steps > 0 else lr
+def lr_at(step: int, training: dict[str, Any]) -> float:
+    """Linear warm-up over ``warmup_steps``, then constant or (``schedule: cosine``) a cosine decay to 0 at
+    ``steps``."""
+    lr, warmup, steps = training["lr"], training["warmup_steps"], training["steps"]
+    if warmup > 0 and step < warmup:
+        return lr * ((step + 1) / warmup)
+    if training.get("schedule", "constant") == "cosine":
+        return lr * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, steps - warmup))))
+    return lr
 
 
 def fit(block: dict[str, Any], dataset: Dataset, run_dir: str | Path, *, seed: int, config: dict[str, Any],
@@ -330,7 +337,7 @@ def train(model: Family, dataset: Dataset, training: dict[str, Any], run_dir: st
             batch = {"x": x.to(device), "y": y_train[idx].to(device) if y_train is not None else None,
                      "step": step}  # families with several players (GAN) schedule their updates on it
             for group in optimizer.param_groups:
-                group["lr"] = _lr_at(step, training["lr"], training["warmup_steps"])
+                group["lr"] = lr_at(step, training)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
                 outputs = model.loss(batch)
             loss = outputs["loss"]

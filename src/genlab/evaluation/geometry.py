@@ -45,23 +45,45 @@ def intrinsic_dim(run: Run) -> dict[str, Any]:
 EXAMPLE_GEODESICS = 6  # geodesics kept in the metrics file for figures
 
 
+VARIATION_NOISE = 0.1  # the authors' variation error: the end point moved by 0.1 N(0, I) (src/eval/variation_error.py)
+
+
 @metric("geodesic", settings=("geodesic",), requires={"geodesic"}, datasets=("banana",))
 @torch.no_grad()
 def geodesic(run: Run) -> dict[str, Any]:
     """Geodesic error of a pullback flow on a banana density: the mean distance, over random pairs of
     held-out points and evenly spaced times, between the learned geodesic and the ground truth; also
-    relative to the mean distance between the pair's end points."""
+    relative to the mean distance between the pair's end points. Beside it, on the same pairs, the
+    straight line's error (the baseline a flow must beat) and the authors' variation error, the mean distance
+    between the learned geodesics to x1 and to x1 + 0.1 N(0, I) (stability; the true geodesics' value shown
+    as its reference)."""
     model, dataset, settings = run.model, run.dataset, run.settings("geodesic")
     x = torch.as_tensor(dataset.x_test, dtype=torch.float64)
     generator = torch.Generator().manual_seed(run.seed)
     pairs = torch.randint(len(x), (settings["n_pairs"], 2), generator=generator)
     x0, x1 = x[pairs[:, 0]], x[pairs[:, 1]]
+    moved = x1 + VARIATION_NOISE * torch.randn(x1.shape, generator=generator, dtype=torch.float64)
     times = torch.linspace(0, 1, settings["n_times"], dtype=torch.float64)
-    learned = model.geodesic(x0.float(), x1.float(), times.float()).cpu().double()
-    truth = banana_geodesic(dataset.meta["banana"], x0, x1, times)
-    error = (learned - truth).norm(dim=-1).mean(1)  # per pair, averaged over time
-    return {"geodesic_error": float(error.mean()), "geodesic_error_sem": float(error.std() / len(error) ** 0.5),
+    spec = dataset.meta["banana"]
+
+    def learned_path(end: torch.Tensor) -> torch.Tensor:
+        return model.geodesic(x0.float(), end.float(), times.float()).cpu().double()
+
+    def distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return (a - b).norm(dim=-1).mean(1)  # per pair, averaged over time
+
+    learned, truth = learned_path(x1), banana_geodesic(spec, x0, x1, times)
+    line = x0[:, None] + times[None, :, None] * (x1 - x0)[:, None]
+    error, line_error = distance(learned, truth), distance(line, truth)
+    variation = distance(learned, learned_path(moved))
+    true_variation = distance(truth, banana_geodesic(spec, x0, moved, times))
+    line_variation = (times.mean() * (moved - x1).norm(dim=-1))  # the lines to x1 and to moved part linearly
+    sem = len(error) ** 0.5
+    return {"geodesic_error": float(error.mean()), "geodesic_error_sem": float(error.std() / sem),
             "relative_geodesic_error": float(error.mean() / (x1 - x0).norm(dim=-1).mean()),
+            "straight_line_error": float(line_error.mean()), "straight_line_error_sem": float(line_error.std() / sem),
+            "variation_error": float(variation.mean()), "variation_error_sem": float(variation.std() / sem),
+            "true_variation": float(true_variation.mean()), "straight_line_variation": float(line_variation.mean()),
             "n_pairs": settings["n_pairs"], "n_times": settings["n_times"],
             "examples": {"learned": learned[:EXAMPLE_GEODESICS].tolist(), "truth": truth[:EXAMPLE_GEODESICS].tolist()}}
 
