@@ -1,0 +1,97 @@
+"""The pullback flows' geodesic error against their training budget (and, for the river, the authors' own
+4-layer lr-3e-4 setting against the shared 2-layer block): the evidence for the step count of the
+`pullback` blocks in params/default.yaml. Each run is the default block with only the named fields changed,
+trained by genlab's loop (seeded as the pipeline seeds it) and scored by the `geodesic` metric's definition.
+
+Usage: python benchmarks/pullback_budget.py [--steps 2000 5000] [--models pullback pullback_plain]
+       [--out benchmarks/results/pullback_budget]   (writes .md and .csv; one thread, about 10 minutes)"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from genlab.config import experiment  # noqa: E402
+from genlab.data import make_dataset  # noqa: E402
+from genlab.data.synthetic import banana_geodesic  # noqa: E402
+from genlab.jobcosts import markdown_table  # noqa: E402
+from genlab.train import fit  # noqa: E402
+
+DATASETS = ["banana_single", "banana_squeezed", "banana_river"]
+RIVER_AUTHORS = {"transforms": 4, "lr": 3.0e-4}  # configs/river/*.py of the authors' repository
+
+
+def geodesic_error(model, dataset, seed: int, n_pairs: int, n_times: int) -> float:
+    """The `geodesic` metric's error (genlab/evaluation/geometry.py) on the same pairs."""
+    x = torch.as_tensor(dataset.x_test, dtype=torch.float64)
+    pairs = torch.randint(len(x), (n_pairs, 2), generator=torch.Generator().manual_seed(seed))
+    x0, x1 = x[pairs[:, 0]], x[pairs[:, 1]]
+    times = torch.linspace(0, 1, n_times, dtype=torch.float64)
+    with torch.no_grad():
+        learned = model.geodesic(x0.float(), x1.float(), times.float()).double()
+    truth = banana_geodesic(dataset.meta["banana"], x0, x1, times)
+    return float((learned - truth).norm(dim=-1).mean(1).mean())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--params", default=str(ROOT / "params/default.yaml"))
+    parser.add_argument("--steps", type=int, nargs="+", default=[2000, 5000])
+    parser.add_argument("--models", nargs="+", default=["pullback", "pullback_plain"])
+    parser.add_argument("--out", help="write <out>.md and <out>.csv")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    params = yaml.safe_load(open(args.params))
+    settings = params["evaluation"]["geodesic"]
+    runs = [(d, m, steps, {}) for d in DATASETS for m in args.models for steps in args.steps]
+    runs += [("banana_river", m, max(args.steps), RIVER_AUTHORS) for m in args.models]
+    rows = []
+    with tempfile.TemporaryDirectory() as scratch:
+        for i, (name, model_name, steps, change) in enumerate(runs):
+            exp = experiment(params, name, model_name)
+            block = copy.deepcopy(exp.model)
+            block["training"]["steps"] = steps
+            block["training"]["checkpoint_every"] = steps
+            if change:
+                block["transforms"] = change["transforms"]
+                block["training"]["lr"] = change["lr"]
+            dataset = make_dataset(name, exp.dataset, exp.seed)
+            started = time.perf_counter()
+            model = fit(block, dataset, Path(scratch) / str(i), seed=exp.seed, config=block,
+                        device=torch.device("cpu"), progress=False)
+            seconds = time.perf_counter() - started
+            row = {"dataset": name, "model": model_name, "steps": steps, "layers": block["transforms"],
+                   "lr": block["training"]["lr"],
+                   "geodesic error": round(geodesic_error(model, dataset, exp.seed, settings["n_pairs"],
+                                                          settings["n_times"]), 4),
+                   "train seconds (1 thread)": round(seconds, 1)}
+            print(row, flush=True)
+            rows.append(row)
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with open(out.with_suffix(".csv"), "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        out.with_suffix(".md").write_text(
+            "# Pullback flows: geodesic error against the training budget\n\n"
+            f"`python benchmarks/pullback_budget.py` on {args.params}: each row is the block with only the "
+            "named fields changed, trained by genlab's loop and scored like the `geodesic` metric.\n\n"
+            + markdown_table(list(rows[0]), [[str(v) for v in row.values()] for row in rows]) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
