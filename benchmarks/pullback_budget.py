@@ -44,6 +44,11 @@ def geodesic_error(model, dataset, seed: int, n_pairs: int, n_times: int) -> flo
     return float((learned - truth).norm(dim=-1).mean(1).mean())
 
 
+def _shown(path: str) -> str:
+    resolved = Path(path).resolve()
+    return str(resolved.relative_to(ROOT)) if resolved.is_relative_to(ROOT) else path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--params", default=str(ROOT / "params/default.yaml"))
@@ -87,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             writer.writerows(rows)
         out.with_suffix(".md").write_text(
             "# Pullback flows: geodesic error against the training budget\n\n"
-            f"`python benchmarks/pullback_budget.py` on {args.params}: each row is the block with only the "
+            f"`python benchmarks/pullback_budget.py` on {_shown(args.params)}: each row is the block with only the "
             "named fields changed, trained by genlab's loop and scored like the `geodesic` metric.\n\n"
             + markdown_table(list(rows[0]), [[str(v) for v in row.values()] for row in rows]) + "\n")
     return 0
