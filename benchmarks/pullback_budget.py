@@ -4,7 +4,7 @@
 trained by genlab's loop (seeded as the pipeline seeds it) and scored by the `geodesic` metric's definition.
 
 Usage: python benchmarks/pullback_budget.py [--steps 2000 5000] [--models pullback pullback_plain]
-       [--out benchmarks/results/pullback_budget]   (writes .md and .csv; one thread, about 10 minutes)"""
+       [--out benchmarks/results/pullback_budget]   [--jobs 2]  (writes .md and .csv; one thread per run)"""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ import csv
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 import torch
@@ -44,6 +46,30 @@ def geodesic_error(model, dataset, seed: int, n_pairs: int, n_times: int) -> flo
     return float((learned - truth).norm(dim=-1).mean(1).mean())
 
 
+def _run(params_file: str, run: tuple, run_dir: Path) -> dict:
+    """Train one variant of a default block (one thread) and score its geodesics."""
+    torch.set_num_threads(1)
+    name, model_name, steps, change = run
+    params = yaml.safe_load(open(params_file))
+    settings = params["evaluation"]["geodesic"]
+    exp = experiment(params, name, model_name)
+    block = copy.deepcopy(exp.model)
+    block["training"]["steps"] = steps
+    block["training"]["checkpoint_every"] = steps
+    if change:
+        block["transforms"] = change["transforms"]
+        block["training"]["lr"] = change["lr"]
+    dataset = make_dataset(name, exp.dataset, exp.seed)
+    started = time.perf_counter()
+    model = fit(block, dataset, run_dir, seed=exp.seed, config=block, device=torch.device("cpu"), progress=False)
+    row = {"dataset": name, "model": model_name, "steps": steps, "layers": block["transforms"],
+           "lr": block["training"]["lr"],
+           "geodesic error": round(geodesic_error(model, dataset, exp.seed, settings["n_pairs"], settings["n_times"]), 4),
+           "train seconds (1 thread)": round(time.perf_counter() - started, 1)}
+    print(row, flush=True)
+    return row
+
+
 def _shown(path: str) -> str:
     resolved = Path(path).resolve()
     return str(resolved.relative_to(ROOT)) if resolved.is_relative_to(ROOT) else path
@@ -54,35 +80,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--params", default=str(ROOT / "params/default.yaml"))
     parser.add_argument("--steps", type=int, nargs="+", default=[2000, 5000])
     parser.add_argument("--models", nargs="+", default=["pullback", "pullback_plain"])
+    parser.add_argument("--jobs", type=int, default=1, help="runs in parallel, one thread each")
     parser.add_argument("--out", help="write <out>.md and <out>.csv")
     args = parser.parse_args(argv)
-    torch.set_num_threads(1)
-    params = yaml.safe_load(open(args.params))
-    settings = params["evaluation"]["geodesic"]
     runs = [(d, m, steps, {}) for d in DATASETS for m in args.models for steps in args.steps]
     runs += [("banana_river", m, max(args.steps), RIVER_AUTHORS) for m in args.models]
-    rows = []
-    with tempfile.TemporaryDirectory() as scratch:
-        for i, (name, model_name, steps, change) in enumerate(runs):
-            exp = experiment(params, name, model_name)
-            block = copy.deepcopy(exp.model)
-            block["training"]["steps"] = steps
-            block["training"]["checkpoint_every"] = steps
-            if change:
-                block["transforms"] = change["transforms"]
-                block["training"]["lr"] = change["lr"]
-            dataset = make_dataset(name, exp.dataset, exp.seed)
-            started = time.perf_counter()
-            model = fit(block, dataset, Path(scratch) / str(i), seed=exp.seed, config=block,
-                        device=torch.device("cpu"), progress=False)
-            seconds = time.perf_counter() - started
-            row = {"dataset": name, "model": model_name, "steps": steps, "layers": block["transforms"],
-                   "lr": block["training"]["lr"],
-                   "geodesic error": round(geodesic_error(model, dataset, exp.seed, settings["n_pairs"],
-                                                          settings["n_times"]), 4),
-                   "train seconds (1 thread)": round(seconds, 1)}
-            print(row, flush=True)
-            rows.append(row)
+    with tempfile.TemporaryDirectory() as scratch, ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
+        jobs = [pool.submit(_run, args.params, run, Path(scratch) / str(i)) for i, run in enumerate(runs)]
+        rows = [job.result() for job in jobs]  # in the order of `runs`; each run is seeded on its own
     if args.out:
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
