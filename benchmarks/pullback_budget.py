@@ -1,7 +1,7 @@
 """The pullback flows' geodesic error against their training budget (and, for the river, the authors' own
 4-layer lr-3e-4 setting against the shared 2-layer block): the evidence for the step count of the
 `pullback` blocks in params/default.yaml. Each run is the default block with only the named fields changed,
-trained by genlab's loop (seeded as the pipeline seeds it) and scored by the `geodesic` metric's definition.
+trained by genlab's loop (seeded as the pipeline seeds it) and scored by the `geodesic` metric's own function.
 
 Usage: python benchmarks/pullback_budget.py [--steps 2000 5000] [--models pullback pullback_plain]
        [--out benchmarks/results/pullback_budget]   [--jobs 2]  (writes .md and .csv; one thread per run)"""
@@ -26,24 +26,12 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from genlab.config import experiment  # noqa: E402
 from genlab.data import make_dataset  # noqa: E402
-from genlab.data.synthetic import banana_geodesic  # noqa: E402
+from genlab.evaluation.geometry import geodesic_errors  # noqa: E402
 from genlab.jobcosts import markdown_table  # noqa: E402
 from genlab.train import fit  # noqa: E402
 
 DATASETS = ["banana_single", "banana_squeezed", "banana_river"]
 RIVER_AUTHORS = {"transforms": 4, "lr": 3.0e-4}  # configs/river/*.py of the authors' repository
-
-
-def geodesic_error(model, dataset, seed: int, n_pairs: int, n_times: int) -> float:
-    """The `geodesic` metric's error (genlab/evaluation/geometry.py) on the same pairs."""
-    x = torch.as_tensor(dataset.x_test, dtype=torch.float64)
-    pairs = torch.randint(len(x), (n_pairs, 2), generator=torch.Generator().manual_seed(seed))
-    x0, x1 = x[pairs[:, 0]], x[pairs[:, 1]]
-    times = torch.linspace(0, 1, n_times, dtype=torch.float64)
-    with torch.no_grad():
-        learned = model.geodesic(x0.float(), x1.float(), times.float()).double()
-    truth = banana_geodesic(dataset.meta["banana"], x0, x1, times)
-    return float((learned - truth).norm(dim=-1).mean(1).mean())
 
 
 def _run(params_file: str, run: tuple, run_dir: Path) -> dict:
@@ -64,7 +52,7 @@ def _run(params_file: str, run: tuple, run_dir: Path) -> dict:
     model = fit(block, dataset, run_dir, seed=exp.seed, config=block, device=torch.device("cpu"), progress=False)
     row = {"dataset": name, "model": model_name, "steps": steps, "layers": block["transforms"],
            "lr": block["training"]["lr"],
-           "geodesic error": round(geodesic_error(model, dataset, exp.seed, settings["n_pairs"], settings["n_times"]), 4),
+           "geodesic error": round(geodesic_errors(model, dataset, settings, exp.seed)["geodesic_error"], 4),
            "train seconds (1 thread)": round(time.perf_counter() - started, 1)}
     print(row, flush=True)
     return row

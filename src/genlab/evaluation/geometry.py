@@ -49,7 +49,6 @@ VARIATION_NOISE = 0.1  # the authors' variation error: the end point moved by 0.
 
 
 @metric("geodesic", settings=("geodesic",), requires={"geodesic"}, datasets=("banana",))
-@torch.no_grad()
 def geodesic(run: Run) -> dict[str, Any]:
     """Geodesic error of a pullback flow on a banana density: the mean distance, over random pairs of
     held-out points and evenly spaced times, between the learned geodesic and the ground truth; also
@@ -57,9 +56,14 @@ def geodesic(run: Run) -> dict[str, Any]:
     straight line's error (the baseline a flow must beat) and the authors' variation error, the mean distance
     between the learned geodesics to x1 and to x1 + 0.1 N(0, I) (stability; the true geodesics' value shown
     as its reference)."""
-    model, dataset, settings = run.model, run.dataset, run.settings("geodesic")
+    return geodesic_errors(run.model, run.dataset, run.settings("geodesic"), run.seed)
+
+
+@torch.no_grad()
+def geodesic_errors(model: Family, dataset: Dataset, settings: dict[str, Any], seed: int) -> dict[str, Any]:
+    """The `geodesic` metric's values for a trained pullback flow (also benchmarks/pullback_budget.py's)."""
     x = torch.as_tensor(dataset.x_test, dtype=torch.float64)
-    generator = torch.Generator().manual_seed(run.seed)
+    generator = torch.Generator().manual_seed(seed)
     pairs = torch.randint(len(x), (settings["n_pairs"], 2), generator=generator)
     x0, x1 = x[pairs[:, 0]], x[pairs[:, 1]]
     moved = x1 + VARIATION_NOISE * torch.randn(x1.shape, generator=generator, dtype=torch.float64)
