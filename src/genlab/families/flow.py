@@ -17,18 +17,27 @@ from genlab.families.base import Family
 KINDS = {"maf": zuko.flows.MAF, "nsf": zuko.flows.NSF, "realnvp": zuko.flows.RealNVP}
 
 
+def make_zuko_flow(kind: str, dim: int, transforms: int, hidden: int, depth: int, bins: int):
+    """zuko's flow of ``kind`` on ``dim`` features (``depth`` hidden layers of width ``hidden``)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown flow kind {kind!r}; choose one of {sorted(KINDS)}")
+    options: dict[str, Any] = {"transforms": transforms, "hidden_features": [hidden] * depth}
+    if kind == "nsf":
+        options["bins"] = bins
+    return KINDS[kind](dim, **options)
+
+
+def passes_to_invert(kind: str, transforms: int, dim: int) -> int:
+    """Network passes to invert the flow: 1 per coupling layer, one per dimension per autoregressive layer."""
+    return transforms * (1 if kind in ("realnvp", "affine") or dim == 1 else dim)
+
+
 class Flow(Family):
     def __init__(self, example_shape, kind: str = "maf", transforms: int = 5, hidden: int = 256,
                  depth: int = 2, bins: int = 8):
         super().__init__(example_shape)
-        if kind not in KINDS:
-            raise ValueError(f"unknown flow kind {kind!r}; choose one of {sorted(KINDS)}")
-        options: dict[str, Any] = {"transforms": transforms, "hidden_features": [hidden] * depth}
-        if kind == "nsf":
-            options["bins"] = bins
-        self.flow = KINDS[kind](self.dim, **options)
-        # network passes to invert one layer: 1 for a coupling layer, one per dimension otherwise
-        self.passes_per_sample = transforms * (1 if kind == "realnvp" or self.dim == 1 else self.dim)
+        self.flow = make_zuko_flow(kind, self.dim, transforms, hidden, depth, bins)
+        self.passes_per_sample = passes_to_invert(kind, transforms, self.dim)
 
     def log_likelihood(self, x, generator=None):
         return self.flow().log_prob(x.to(self.device).flatten(1))

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from genlab.families.base import Family
-from genlab.families.flow import KINDS
+from genlab.families.flow import make_zuko_flow, passes_to_invert
 from genlab.nn.coupling import CouplingFlow
 
 
@@ -52,13 +52,9 @@ class PullbackFlow(Family):
         super().__init__(example_shape)
         if kind == "affine":  # depth: residual blocks of each coupling's conditioner
             self.phi = CouplingFlow(self.dim, transforms, hidden, depth)
-        elif kind in KINDS:  # depth: hidden layers of zuko's conditioners
-            options: dict[str, Any] = {"transforms": transforms, "hidden_features": [hidden] * depth}
-            self.phi = _ZukoMap(KINDS[kind](self.dim, **options, **({"bins": bins} if kind == "nsf" else {})))
-        else:
-            raise ValueError(f"unknown pullback flow kind {kind!r}; choose one of {sorted(['affine', *KINDS])}")
-        # network passes to invert phi: one per coupling layer, one per dimension for autoregressive layers
-        self.passes_per_sample = transforms * (1 if kind in ("affine", "realnvp") or self.dim == 1 else self.dim)
+        else:  # a zuko flow; depth: hidden layers of its conditioners
+            self.phi = _ZukoMap(make_zuko_flow(kind, self.dim, transforms, hidden, depth, bins))
+        self.passes_per_sample = passes_to_invert(kind, transforms, self.dim)
         self.log_std = nn.Parameter(torch.zeros(self.dim), requires_grad=anisotropic)
         self.isometry, self.volume = isometry, volume
         # the penalty costs one double backward per dimension: an unbiased estimate of its mean on the first

@@ -40,9 +40,7 @@ class AffineCoupling(nn.Module):
     def __init__(self, dim: int, even: bool, hidden: int, blocks: int):
         super().__init__()
         transformed = torch.arange(0 if even else 1, dim, 2)
-        identity = torch.tensor([i for i in range(dim) if i not in set(transformed.tolist())], dtype=torch.long)
-        if len(identity) == 0:  # one feature: nothing to condition on, an input-independent affine map
-            identity = transformed[:0]
+        identity = torch.arange(1 if even else 0, dim, 2)  # empty for one feature: an input-independent map
         self.register_buffer("transformed", transformed, persistent=False)
         self.register_buffer("identity", identity, persistent=False)
         self.net = ResidualNet(max(len(identity), 1), 2 * len(transformed), hidden, blocks)
