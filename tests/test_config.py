@@ -89,6 +89,12 @@ BAD = [
     (["evaluation", "fid", "n_samples"], 1, "evaluation.fid.n_samples"),
     (["evaluation", "sweep", "samplers", 0, "steps"], [0], "evaluation.sweep.samplers.0.steps"),
     (["figures", "diffusion_samplers", "model"], "gaussian", "figures.diffusion_samplers"),
+    (["models", "diffusion_vp", "training", "lr"], float("nan"), "models.diffusion_vp.training.lr: nan is not a finite"),
+    (["models", "gan", "training", "betas"], [0.5, float("inf")], "models.gan.training.betas.1: inf is not a finite"),
+    (["evaluation", "geodesic", "n_pairs"], float("-inf"), "evaluation.geodesic.n_pairs: -inf is not a finite"),
+    (["datasets", "ring", "n_train"], 10**12, "datasets.ring"),
+    (["models", "diffusion_vp", "training", "steps"], 10**12, "models.diffusion_vp.training.steps"),
+    (["evaluation", "fid", "n_samples"], 10**9, "evaluation.fid.n_samples: 1000000000 is greater than the maximum"),
     (["models"], {}, "models"),
     (["experiments"], [], "experiments"),
 ]

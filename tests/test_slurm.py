@@ -81,7 +81,7 @@ def test_pipeline_through_slurm_equals_local_run(slurm_cluster, tmp_path, capsys
         assert all(np.array_equal(a[key], b[key]) for key in a.files), dataset
     for run_dir in sorted((local / "results").glob("*/*/checkpoint.pt")):
         rel = run_dir.relative_to(local)
-        a, b = (torch.load(root / rel, weights_only=False) for root in (local, cluster))
+        a, b = (torch.load(root / rel, weights_only=True) for root in (local, cluster))
         for name, tensor in a["ema"].items():
             assert torch.equal(tensor, b["ema"][name]), f"{rel}: ema.{name}"
     for metric in ("fid", "nll"):

@@ -132,6 +132,39 @@ def test_truncated_checkpoint_is_refused(tmp_path, uninterrupted):
         load_checkpoint(tmp_path / "junk.pt")
 
 
+class _RunsACommand:
+    """A pickle that runs a shell command when unpickled: what a crafted checkpoint on a shared remote can be."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_crafted_checkpoint_is_refused_without_running_its_code(tmp_path, uninterrupted):
+    params, params_path, data = _setup(tmp_path)
+    marker = tmp_path / "code_ran"
+    good = load_checkpoint(uninterrupted / "checkpoint.pt")
+    crafted = tmp_path / "crafted.pt"
+    torch.save({**good, "rng": _RunsACommand(marker)}, crafted)  # everything else a valid checkpoint
+    exp = cfg.experiment(params, "ring", "diffusion_toy")
+    for command in (_train_cmd(params_path, data, tmp_path / "run"),
+                    [sys.executable, "-m", "genlab.cli", "evaluate", "--params", str(params_path), "--dataset",
+                     "ring", "--model", "diffusion_toy", "--data", str(data), "--checkpoint", str(crafted),
+                     "--metric", "nll", "--out", str(tmp_path / "nll.json"), "--device", "cpu"]):
+        (tmp_path / "run").mkdir(exist_ok=True)
+        (tmp_path / "run" / "train_state.pt").write_bytes(crafted.read_bytes())
+        result = subprocess.run(command, capture_output=True, text=True)
+        assert result.returncode == 2, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert lines[-1].startswith("genlab: error: checkpoint") and "posix.system" in lines[-1], lines[-1]
+        assert not marker.exists(), "loading the crafted checkpoint ran its command"
+    assert not (tmp_path / "nll.json").exists() and not (tmp_path / "run" / "checkpoint.pt").exists()
+    assert good["config_hash"] == exp.hash  # the crafted file would have passed every other check
+
+
 def _kill_after(cmd, seconds):
     process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(seconds)

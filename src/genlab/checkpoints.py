@@ -3,6 +3,8 @@ pretrained part of another model. The training loop (train.py) writes the files 
 
 from __future__ import annotations
 
+import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,15 @@ def load_checkpoint(path: str | Path, config_hash: str | None = None) -> dict[st
     if not path.exists():
         raise CheckpointError(f"checkpoint {path} does not exist: train it first (`snakemake {path}`)")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        # weights_only: tensors and plain containers only. A checkpoint can come from anyone (a shared DVC
+        # remote); a full unpickle would run whatever code its pickle names.
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:  # the safe loader met a global it does not allow
+        named = re.search(r"GLOBAL ([\w.]+)", str(error))
+        culprit = f"the Python object {named.group(1)}" if named else "an object that is not a tensor or plain data"
+        raise CheckpointError(f"checkpoint {path} names {culprit}, which genlab refuses to unpickle (a genlab "
+                              f"checkpoint holds tensors and plain data only; this file is crafted, from another "
+                              f"program or from a genlab before 2026-11-26); delete it and rerun training") from error
     except Exception as error:  # torch raises many types for a damaged zip/pickle
         raise CheckpointError(f"checkpoint {path} is unreadable (truncated or corrupt: {error}); "
                               f"delete it and rerun training") from error

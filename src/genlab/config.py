@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 import os
 from dataclasses import dataclass
 from functools import lru_cache
@@ -49,12 +50,24 @@ def validate(params: dict[str, Any], source: str = "params") -> dict[str, Any]:
     if not isinstance(params, dict):
         raise ConfigError(f"{source}: expected a mapping of parameters at the top level, got "
                           f"{type(params).__name__}")
+    _check_finite(params, source)
     validator = jsonschema.Draft202012Validator(schema())
     error = jsonschema.exceptions.best_match(validator.iter_errors(params))
     if error is not None:
         raise ConfigError(f"{source}: {_where(error)}: {error.message} (see params/schema.yaml)")
     check_references(params, source)
     return params
+
+
+def _check_finite(value: Any, source: str, where: tuple = ()) -> None:
+    """YAML reads .nan and .inf as numbers and JSON Schema's bounds do not catch them (nan < 0 is false):
+    refuse them here, before a learning rate of nan reaches the optimizer."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{source}: {'.'.join(map(str, where)) or '<top level>'}: {value} is not a finite "
+                          f"number (see params/schema.yaml)")
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, child in children:
+        _check_finite(child, source, (*where, key))
 
 
 IMAGE_KINDS = ("digits", "mnist", "cifar10")  # labelled image datasets: FID, feature net, sample grids

@@ -115,8 +115,21 @@ class DataParallel:
         return gathered
 
 
+def _numpy_rng_state() -> dict[str, Any]:
+    """numpy's global RNG state as a tensor and plain values: checkpoints hold nothing that the safe loader
+    (``torch.load(weights_only=True)``) would have to unpickle as an object."""
+    name, keys, position, has_gauss, cached = np.random.get_state()
+    return {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "position": int(position),
+            "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}
+
+
+def _set_numpy_rng_state(state: dict[str, Any]) -> None:
+    np.random.set_state((state["name"], state["keys"].numpy().astype(np.uint32), state["position"],
+                         state["has_gauss"], state["cached_gaussian"]))
+
+
 def _rng_state(batch_generator: torch.Generator, parallel: DataParallel) -> dict[str, Any]:
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
+    return {"torch": torch.get_rng_state(), "numpy": _numpy_rng_state(), "python": random.getstate(),
             "batches": batch_generator.get_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
             # each rank draws its own training noise: keep every rank's stream for an exact resume
@@ -129,7 +142,7 @@ def _set_rng_state(state: dict[str, Any], batch_generator: torch.Generator, para
         raise CheckpointError(f"checkpoint was written by {len(per_rank)} processes but this run has "
                               f"{parallel.world}; resume with the same number of processes")
     torch.set_rng_state(per_rank[parallel.rank])
-    np.random.set_state(state["numpy"])
+    _set_numpy_rng_state(state["numpy"])
     random.setstate(state["python"])
     batch_generator.set_state(state["batches"])
     if state["cuda"] is not None and torch.cuda.is_available():
