@@ -5,7 +5,9 @@ from genlab import paths, pipeline
 from genlab.figures import FIGURES
 from genlab.validation import validate
 
-validate(config, "config")  # the schema, the cross-references and the registries: one line naming the key
+# the schema, the cross-references and the registries (one line naming the key); with --config smoke=true, every
+# count of work shrunk (genlab/smoke.py): the rules, the hashes and the CLI all see the shrunk params
+config.update(validate(config, "config"))
 
 # The CLI reads the same (merged, validated) config that Snakemake sees, including --config overrides.
 PARAMS = gcfg.write_resolved_params(config, paths.PARAMS)

@@ -1,9 +1,8 @@
 """Datasets: shapes, ranges, known ground truth in the meta, seeding, and the MNIST/CIFAR-10 readers on
 small files written here in the real formats."""
 
-import gzip
+import os
 import pickle
-import struct
 
 import numpy as np
 import pytest
@@ -13,6 +12,7 @@ from genlab.data import load_dataset, make_dataset
 from genlab.data.dataset import Dataset
 from genlab.data.mixtures import GaussianMixture
 from genlab.errors import DataError
+from genlab.data.images import write_idx
 
 
 def test_digits_are_scaled_quantised_images():
@@ -88,13 +88,6 @@ def test_save_load_round_trip_and_errors(tmp_path):
         Dataset(ds.x_train, np.zeros((5, 3), np.float32)).validate("shape.npz")
 
 
-def _write_idx(path, array, compress):
-    header = struct.pack(">BBBB", 0, 0, 8, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
-    opener = gzip.open if compress else open
-    with opener(path, "wb") as handle:
-        handle.write(header + array.astype(np.uint8).tobytes())
-
-
 @pytest.mark.parametrize("compress", [False, True])
 def test_mnist_reader_on_idx_files(tmp_path, compress):
     rng = np.random.default_rng(0)
@@ -104,8 +97,8 @@ def test_mnist_reader_on_idx_files(tmp_path, compress):
     images = {s: rng.integers(0, 256, size=(n, 28, 28)) for s, n in (("train", 12), ("t10k", 5))}
     labels = {s: rng.integers(0, 10, size=len(images[s])) for s in images}
     for split in images:
-        _write_idx(directory / f"{split}-images-idx3-ubyte{suffix}", images[split], compress)
-        _write_idx(directory / f"{split}-labels-idx1-ubyte{suffix}", labels[split], compress)
+        write_idx(directory / f"{split}-images-idx3-ubyte{suffix}", images[split], compress)
+        write_idx(directory / f"{split}-labels-idx1-ubyte{suffix}", labels[split], compress)
     ds = make_dataset("mnist", {"kind": "mnist"}, seed=0, raw_dir=str(tmp_path))
     assert ds.x_train.shape == (12, 1, 28, 28) and ds.x_test.shape == (5, 1, 28, 28)
     assert np.allclose(ds.x_train[:, 0], images["train"] / 127.5 - 1, atol=1e-6)  # float32
@@ -117,10 +110,10 @@ def test_mnist_reader_errors(tmp_path):
         make_dataset("mnist", {"kind": "mnist"}, seed=0, raw_dir=str(tmp_path))
     directory = tmp_path / "mnist"
     directory.mkdir()
-    _write_idx(directory / "train-images-idx3-ubyte", np.zeros((4, 28, 28)), False)
+    write_idx(directory / "train-images-idx3-ubyte", np.zeros((4, 28, 28)), False)
     data = (directory / "train-images-idx3-ubyte").read_bytes()
     (directory / "train-images-idx3-ubyte").write_bytes(data[:-100])
-    _write_idx(directory / "train-labels-idx1-ubyte", np.zeros(4), False)
+    write_idx(directory / "train-labels-idx1-ubyte", np.zeros(4), False)
     with pytest.raises(DataError, match="truncated"):
         make_dataset("mnist", {"kind": "mnist"}, seed=0, raw_dir=str(tmp_path))
 
@@ -132,13 +125,22 @@ def test_cifar10_reader_on_python_batches(tmp_path):
     batches = {}
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
         batches[name] = {b"data": rng.integers(0, 256, size=(3, 3072), dtype=np.uint8),
-                         b"labels": list(rng.integers(0, 10, size=3))}
+                         b"labels": rng.integers(0, 10, size=3).tolist()}  # python ints, as in the real files
         with open(directory / name, "wb") as handle:
             pickle.dump(batches[name], handle)
     ds = make_dataset("cifar10", {"kind": "cifar10"}, seed=0, raw_dir=str(tmp_path))
     assert ds.x_train.shape == (15, 3, 32, 32) and ds.x_test.shape == (3, 3, 32, 32)
     first = batches["data_batch_1"][b"data"][0].reshape(3, 32, 32) / 127.5 - 1
     assert np.allclose(ds.x_train[0], first, atol=1e-6)
+    class RunsACommand:  # what a crafted batch on a shared remote can be: its command must never run
+        def __reduce__(self):
+            return os.system, (f"touch {tmp_path / 'code_ran'}",)
+
+    with open(directory / "test_batch", "wb") as handle:
+        pickle.dump({b"data": RunsACommand(), b"labels": [0]}, handle)
+    with pytest.raises(DataError, match="test_batch is not a CIFAR-10 python batch.*names posix.system"):
+        make_dataset("cifar10", {"kind": "cifar10"}, seed=0, raw_dir=str(tmp_path))
+    assert not (tmp_path / "code_ran").exists()
     (directory / "test_batch").write_bytes(b"\x80\x04junk")
     with pytest.raises(DataError, match="test_batch is not a CIFAR-10 python batch"):
         make_dataset("cifar10", {"kind": "cifar10"}, seed=0, raw_dir=str(tmp_path))

@@ -83,6 +83,12 @@ def test_made_mixture_density_integrates_to_one_and_is_autoregressive():
     assert torch.all(dependence.triu() == 0)
     below = torch.ones(6, 6, dtype=torch.bool).tril(-1)
     assert torch.all(dependence[below] > 0)  # ... and on all of them (the masks lose no connection)
+    # the sampler's per-dimension pass (masks applied once, the output rows of d alone) is the network's output
+    x = torch.randn(5, 6)
+    with torch.no_grad():
+        full, layers = wide._conditionals(x), wide._masked_layers()
+        for d in range(6):
+            assert torch.allclose(wide._conditional(layers, x, d), full[:, d], atol=1e-6, rtol=1e-5), d
 
 
 def test_made_categorical_is_a_distribution_and_samples_from_it():

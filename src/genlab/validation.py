@@ -10,7 +10,7 @@ from typing import Any
 
 import jsonschema
 
-from genlab import config
+from genlab import config, smoke
 from genlab.errors import ConfigError
 from genlab.evaluation import METRICS
 from genlab.families import MODELS
@@ -18,16 +18,17 @@ from genlab.figures import FIGURES
 
 
 def validate(params: dict[str, Any], source: str = "params") -> dict[str, Any]:
-    """The schema, the cross-references and the registries' requirements; one line naming the key."""
+    """The schema, the cross-references and the registries' requirements (one line naming the key); returns
+    the params to run: shrunk by the smoke switch when it is on (genlab.smoke)."""
     config.validate(params, source)
     check_plugins(params, source)
-    return params
+    return smoke.apply(params)
 
 
 def load_params(path: str | os.PathLike) -> dict[str, Any]:
     params = config.load_params(path)
     check_plugins(params, str(path))
-    return params
+    return smoke.apply(params)
 
 
 def check_plugins(params: dict[str, Any], source: str = "params") -> None:

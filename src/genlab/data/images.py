@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import pickle
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +64,31 @@ def read_idx(path: Path) -> np.ndarray:
     return data.reshape(dims)
 
 
+def write_idx(path: Path, array: np.ndarray, compress: bool = False) -> None:
+    """The inverse of read_idx: magic, big-endian dimensions, unsigned bytes."""
+    header = struct.pack(">BBBB", 0, 0, 8, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    with (gzip.open if compress else open)(path, "wb") as handle:
+        handle.write(header + array.astype(np.uint8).tobytes())
+
+
+def write_standin_files(raw_dir: str | Path, n_train: int, n_test: int, seed: int = 0) -> None:
+    """Stand-ins for the MNIST (idx) and CIFAR-10 (python batches) files, in their real formats and layout
+    under ``raw_dir``, with random pixels and labels (seeded): for smoke runs and tests on a machine where the
+    real files are not staged. Nothing learnt from them means anything; every reader and shape is exercised."""
+    rng = np.random.default_rng(seed)
+    directory = Path(raw_dir) / "mnist"
+    directory.mkdir(parents=True, exist_ok=True)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        write_idx(directory / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, size=(n, 28, 28)))
+        write_idx(directory / f"{prefix}-labels-idx1-ubyte", rng.integers(0, 10, size=n))
+    directory = Path(raw_dir) / "cifar10" / "cifar-10-batches-py"
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, n in [(f"data_batch_{i}", -(-n_train // 5)) for i in range(1, 6)] + [("test_batch", n_test)]:
+        with open(directory / name, "wb") as handle:  # labels as python ints, as in the real batches
+            pickle.dump({b"data": rng.integers(0, 256, size=(n, 3072), dtype=np.uint8),
+                         b"labels": rng.integers(0, 10, size=n).tolist()}, handle)
+
+
 def mnist(rng, raw_dir):
     directory = Path(raw_dir) / "mnist"
     arrays = {}
@@ -75,6 +101,19 @@ def mnist(rng, raw_dir):
     return (*arrays["train"], *arrays["test"]), _meta("MNIST idx files", 255, 10)
 
 
+class _BatchUnpickler(pickle.Unpickler):
+    """CIFAR-10's python batches are pickles: a dict of bytes, lists and one uint8 array. A staged file can come
+    from anyone, and a pickle can name any callable, so only what rebuilds a numpy array is allowed."""
+
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype")}
+
+    def find_class(self, module, name):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"it names {module}.{name}, which a CIFAR-10 batch never does")
+        return super().find_class(module, name)
+
+
 def cifar10(rng, raw_dir):
     directory = Path(raw_dir) / "cifar10" / "cifar-10-batches-py"
 
@@ -85,7 +124,7 @@ def cifar10(rng, raw_dir):
                             f"{directory.parent} (see README, 'Cluster data')")
         try:
             with open(path, "rb") as handle:
-                entry = pickle.load(handle, encoding="bytes")
+                entry = _BatchUnpickler(handle, encoding="bytes").load()
             data, labels = np.asarray(entry[b"data"], dtype=np.uint8), np.asarray(entry[b"labels"])
         except (pickle.UnpicklingError, EOFError, KeyError, TypeError) as error:
             raise DataError(f"{path} is not a CIFAR-10 python batch ({error!r})") from error

@@ -74,12 +74,29 @@ class Autoregressive(Family):
     def loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         return {"loss": -self.log_likelihood(batch["x"]).mean() / self.dim}
 
+    def _masked_layers(self) -> list:
+        """The network's layers with each mask applied once: zuko's MaskedLinear multiplies mask and weight on
+        every call, and sampling calls the network D times (MNIST's output layer alone has 24M entries)."""
+        return [(layer.mask * layer.weight, layer.bias) if isinstance(layer, zuko.nn.MaskedLinear) else layer
+                for layer in self.net]
+
+    def _conditional(self, layers: list, x_flat: torch.Tensor, d: int) -> torch.Tensor:
+        """The parameters of p(x_d | x_<d) alone, shape (N, params_per_dim): the hidden layers, then only the
+        output rows of dimension d (one D-th of the last layer, which holds most of the work)."""
+        h = x_flat
+        *hidden, (weight, bias) = layers
+        for layer in hidden:
+            h = torch.nn.functional.linear(h, *layer) if isinstance(layer, tuple) else layer(h)
+        rows = slice(d * self.params_per_dim, (d + 1) * self.params_per_dim)
+        return torch.nn.functional.linear(h, weight[rows], bias[rows])
+
     @torch.no_grad()
     def sample(self, n, generator=None, **options):
         x = torch.zeros(n, self.dim, device=self.device)
+        layers = self._masked_layers()
         for d in range(self.dim):  # one pass per dimension: x_d depends on the x_<d drawn so far
             self.network_evaluations += 1
-            out = self._conditionals(x)[:, d]
+            out = self._conditional(layers, x, d)
             if self.output == "categorical":
                 level = torch.multinomial(torch.softmax(out, -1), 1, generator=generator)[:, 0]
                 x[:, d] = self.low + level * self.bin_width

@@ -1,0 +1,94 @@
+"""The smoke switch: any params file shrunk to minutes of CPU by one transformation, so that a new cluster,
+a new params file or a change of code can be checked end to end before the real run (`snakemake all
+--configfile params/thesis.yaml --config smoke=true`, or `smoke: true` in the params file).
+
+What it keeps: every experiment, dataset, network, sampler, metric and figure of the params file, so a block
+that cannot run at all (a shape mismatch, a missing key, a metric the family lacks) fails the smoke run as
+it would fail the real one. What it shrinks, and only that: counts of work.
+- training: `steps` capped at STEPS; the step-valued keys (warm-up, checkpoint and log intervals, snapshots,
+  early-stopping interval, sample grids, the VAE's KL warm-up) scaled by the same factor, rounded up;
+  `batch_size` capped at BATCH;
+- generated datasets: `n_train`, `n_test` capped (staged MNIST/CIFAR-10 files are read as they are);
+- every other count of work, by key name wherever it stands (`CAPS`): samples, examples, sampler steps,
+  Langevin steps, importance samples, repeats, grid sides, the CDSM study's sample sizes;
+- ODE tolerances (`rtol`, `atol`, `tolerance`) raised to at least TOLERANCE: the solver's step count is the
+  ODE samplers' and likelihoods' count of work.
+The transformation is idempotent (caps and a scale factor of 1 on a shrunk block), so the params the
+Snakefile resolves and the CLI reads back are shrunk once, however often they are loaded."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+STEPS, BATCH, TOLERANCE = 6, 8, 1.0e-2
+# step-valued training keys: scaled with `steps`, so warm-ups, intervals and snapshots keep their place
+SCALED_WITH_STEPS = ("warmup_steps", "checkpoint_every", "log_every", "sample_every")
+CAPS = {
+    "n_train": 256, "n_test": 64,  # generated datasets
+    "n_samples": 32, "n_examples": 8, "batch_size": BATCH, "repeats": 1, "n_pairs": 4, "n_times": 5,
+    "n_points": 2, "baseline_points": 100,  # metrics (evaluation blocks)
+    "steps": 4, "corrector_steps": 1,  # samplers (a model's sampler, the sweep's step lists)
+    "langevin_steps": 2, "sample_steps": 3, "buffer_size": 64, "importance_samples": 4,  # families
+    "grid": 4, "sample_sizes": 200, "test_points": 50, "times": 4,  # figures
+}
+TOLERANCES = ("rtol", "atol", "tolerance")
+
+
+def apply(params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` shrunk when its ``smoke`` switch is on, else unchanged."""
+    return shrink(params) if params.get("smoke") else params
+
+
+def shrink(params: dict[str, Any]) -> dict[str, Any]:
+    """The smoke transformation (module docstring); returns a shrunk copy marked ``smoke: true``."""
+    params = copy.deepcopy(params)
+    for model in params["models"].values():
+        _shrink_training(model)
+    for key, value in params.items():
+        if key != "models":
+            params[key] = _cap(value)
+    params["models"] = {name: {key: value if key == "training" else _cap(value, key) for key, value in block.items()}
+                        for name, block in params["models"].items()}
+    params["smoke"] = True
+    return params
+
+
+def _shrink_training(model: dict[str, Any]) -> None:
+    training = model["training"]
+    steps = training["steps"]
+    if steps > 0:
+        new_steps = min(steps, STEPS)
+
+        def scaled(value: int) -> int:  # value * new_steps / steps rounded up, in integers (no float round-off)
+            return max(1, -(-value * new_steps // steps))
+
+        training["steps"] = new_steps
+        for key in SCALED_WITH_STEPS:
+            if training.get(key):
+                training[key] = scaled(training[key])
+        if "snapshots" in training:
+            training["snapshots"] = sorted({scaled(s) for s in training["snapshots"]})
+        if "early_stopping" in training:
+            training["early_stopping"]["every"] = scaled(training["early_stopping"]["every"])
+        if model.get("kl_warmup_steps"):
+            model["kl_warmup_steps"] = scaled(model["kl_warmup_steps"])
+    training["batch_size"] = min(training["batch_size"], BATCH)
+
+
+def _cap(value: Any, key: str | None = None) -> Any:
+    """Caps by key name, wherever the key stands; lists of counts (the sweep's steps, the study's sample
+    sizes) are capped element-wise and deduplicated in their order."""
+    if isinstance(value, dict):
+        return {k: _cap(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        if key in CAPS or key in TOLERANCES:
+            return list(dict.fromkeys(_cap(v, key) for v in value))
+        return [_cap(v) for v in value]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return value
+    if key in CAPS and isinstance(value, int):
+        return min(value, CAPS[key])
+    if key in TOLERANCES:
+        return max(value, TOLERANCE)
+    return value
