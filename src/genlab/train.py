@@ -6,6 +6,9 @@ Files in the run directory:
   bit-identical (CPU) to an uninterrupted run. It is deliberately not a Snakemake output, so Snakemake
   does not delete it when a killed job is rerun.
 - ``checkpoint.pt`` and ``train_log.csv``: written once training is complete (the Snakemake outputs).
+- ``dvclive/``: the same log rows while training runs, and sample grids of image models every
+  ``sample_every`` steps (genlab.live; rank 0 only). Not a Snakemake output either: it survives a kill and
+  is rebuilt from ``train_state.pt``'s log on resume.
 Both checkpoints have one format: model, EMA, optimizer, step, RNG states, resolved config and its hash.
 """
 
@@ -26,11 +29,13 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
+from genlab.config import IMAGE_KINDS
 from genlab.data import Dataset
 from genlab.errors import CheckpointError, ConfigError, NumericsError
 from genlab.families import Family
 from genlab.checkpoints import load_checkpoint, load_trained
 from genlab.io import torch_save, write_csv
+from genlab.live import LiveLog
 
 log = logging.getLogger(__name__)
 
@@ -287,6 +292,12 @@ def train(model: Family, dataset: Dataset, training: dict[str, Any], run_dir: st
                                 training["batch_size"])
         x_train = x_train[kept]
         y_train = y_train[kept] if y_train is not None else None
+    sample_every = training.get("sample_every")
+    if sample_every and "sample" not in model.capabilities:
+        raise ConfigError(f"{run_dir}: training.sample_every draws sample grids; {type(model).__name__} cannot "
+                          "sample unconditionally, remove sample_every")
+    if dataset.meta.get("kind") not in IMAGE_KINDS:  # a block shared with 2-D data (the GANs on the ring)
+        sample_every = None
     snapshot_steps = set(training.get("snapshots", []))
     snapshots: dict[int, dict[str, torch.Tensor]] = {}
 
@@ -334,9 +345,11 @@ def train(model: Family, dataset: Dataset, training: dict[str, Any], run_dir: st
     if total > 0 and optimizer is None:
         raise CheckpointError(f"{run_dir}: training.steps is {total} but this model has no trainable "
                               "parameters; set training.steps to 0")
+    live = LiveLog(run_dir, rows, step) if parallel.is_main else None  # before the loop: fails fast
     averager = _EMA(ema, model)  # after any resume: load_state_dict copies into the same tensors
     autocast = device.type == "cuda" and training["mixed_precision"] == "bf16"
     started = time.perf_counter()
+    window_start = (step, started)  # steps_per_s: steps over wall time since the last row (or the resume)
     model.train()
     with _StopFlag() as stop, tqdm(total=total, initial=step, desc=run_dir.as_posix(),
                                    disable=not progress or not parallel.is_main,
@@ -377,16 +390,26 @@ def train(model: Family, dataset: Dataset, training: dict[str, Any], run_dir: st
                 window["sums"][key] = window["sums"].get(key, 0.0) + float(value.detach())
                 window["counts"][key] = window["counts"].get(key, 0) + 1
             if step % training["log_every"] == 0 or step == total:
+                now = time.perf_counter()
                 row = {"step": step, **{k: v / window["counts"][k] for k, v in window["sums"].items()},
                        **({"val_loss": window["val_loss"]} if "val_loss" in window else {}),
                        "lr": optimizer.param_groups[0]["lr"],
-                       "elapsed_s": round(elapsed_before + time.perf_counter() - started, 3)}
+                       "elapsed_s": round(elapsed_before + now - started, 3),
+                       "steps_per_s": round((step - window_start[0]) / max(now - window_start[1], 1e-9), 3)}
                 rows.append(row)
-                window = {"counts": {}, "sums": {}}
+                window, window_start = {"counts": {}, "sums": {}}, (step, now)
                 bar.set_postfix(loss=f"{row['loss']:.4g}")
+                if live is not None:
+                    live.log_row(row)
             bar.update(1)
             stopping = parallel.any(stop.signal is not None)
             finished = stopper is not None and stopper.state["stopped"]
+            if sample_every and (step % sample_every == 0 or step == total or finished):
+                drawing = time.perf_counter()
+                if live is not None:
+                    live.log_samples(ema, step, seed)
+                # steps_per_s is the training's speed: the grid's time is left out of its window
+                window_start = (window_start[0], window_start[1] + time.perf_counter() - drawing)
             if finished:
                 log.info("early stopping at step %d: best validation loss %.5g at step %d", step,
                          stopper.state["best"], stopper.state["best_step"])
@@ -401,6 +424,8 @@ def train(model: Family, dataset: Dataset, training: dict[str, Any], run_dir: st
 
     elapsed = elapsed_before + time.perf_counter() - started
     final = snapshot(elapsed)
+    if live is not None:
+        live.end()
     if parallel.is_main:
         torch_save(state_path, final)  # keeps the running EMA, so raising steps later resumes exactly
         if stopper is not None and stopper.state["best_ema"] is not None:
