@@ -1,24 +1,16 @@
 #!/usr/bin/env bash
-# GPU checks in one script (for a lent GPU machine, see README 'Benchmarks'): the default experiments'
-# train/evaluate commands on CUDA (bf16 autocast), then the thesis-scale throughput benchmark.
-# Usage: bash benchmarks/gpu_check.sh OUTDIR
+# The GPU checks in one script, for a lent GPU machine (README, 'Benchmarks'): benchmarks/gpu_route.py's three
+# parts (the trainer against a bare loop, projected cluster hours per experiment, the miniature thesis DAG on
+# CUDA). Packages that machine lacks travel as wheels in .whl/ (the device tool's notes) and install under
+# /tmp/site. Usage: bash benchmarks/gpu_check.sh OUTDIR [gpu_route.py options]
 set -euo pipefail
-out=${1:-/tmp/gpu_check}
+out=${1:?usage: bash benchmarks/gpu_check.sh OUTDIR [gpu_route.py options]}
+shift
+if compgen -G ".whl/*.whl" >/dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+  export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+fi
+export PYTHONPATH=$PWD/src:$PYTHONPATH PYTHONUNBUFFERED=1
 mkdir -p "$out"
-export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
-g="python3 -m genlab.cli"
-work=$(mktemp -d)
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/gpu.txt"
-$g data --dataset digits --out "$work/digits.npz"
-for model in classifier gaussian diffusion_vp; do
-  /usr/bin/time -f "$model train wall %e s" $g train --dataset digits --model $model --data "$work/digits.npz" \
-    --run-dir "$work/$model" --device cuda --no-progress
-done
-$g evaluate --dataset digits --model classifier --metric accuracy --data "$work/digits.npz" \
-  --checkpoint "$work/classifier/checkpoint.pt" --out "$out/accuracy.json" --device cuda
-for metric in fid nll cost; do
-  $g evaluate --dataset digits --model diffusion_vp --metric $metric --data "$work/digits.npz" \
-    --checkpoint "$work/diffusion_vp/checkpoint.pt" --feature-net "$work/classifier/checkpoint.pt" \
-    --out "$out/diffusion_vp_$metric.json" --device cuda
-done
-python3 benchmarks/gpu_thesis_scale.py --seconds "${SECONDS_PER_CONFIG:-15}" | tee "$out/gpu_thesis_scale.md"
+python3 benchmarks/gpu_route.py --out "$out" "$@" 2>&1 | grep -v "it/s\]" | tee "$out/log.txt"

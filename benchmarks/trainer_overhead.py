@@ -36,20 +36,24 @@ from genlab.validation import load_params
 
 
 def measured_training(training: dict, steps: int) -> dict:
-    """The block's training settings for a run of `steps` steps: every per-step setting as in the real run."""
-    return {**training, "steps": steps, "early_stopping": None}
+    """The block's training settings for a run of `steps` steps: every per-step setting as in the real run;
+    no early stopping and no live sample grids (model selection and pictures asked for, not loop overhead)."""
+    return {**training, "steps": steps, "early_stopping": None, "sample_every": None}
 
 
-def bare_loop(model, dataset, training: dict, seed: int) -> float:
-    """Seconds of the bare loop (setup excluded, as the trainer's train_time_s excludes its own)."""
+def bare_loop(model, dataset, training: dict, seed: int, device: torch.device = torch.device("cpu")) -> float:
+    """Seconds of the bare loop (setup excluded, as the trainer's train_time_s excludes its own); on CUDA with
+    the block's bf16 autocast, as the trainer runs it there."""
     x_train = torch.as_tensor(dataset.x_train)
     y_train = torch.as_tensor(dataset.y_train) if dataset.y_train is not None else None
     bin_width = dataset.bin_width if training["dequantize"] else None
     model.initialize(x_train)
+    model.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=training["lr"], weight_decay=training["weight_decay"],
                                   betas=tuple(training.get("betas", (0.9, 0.999))), foreach=True)
     generator = torch.Generator().manual_seed(seed + 1)
+    autocast = device.type == "cuda" and training["mixed_precision"] == "bf16"
     model.train()
     started = time.perf_counter()
     for step in range(training["steps"]):
@@ -57,21 +61,26 @@ def bare_loop(model, dataset, training: dict, seed: int) -> float:
         x = x_train[idx]
         if bin_width is not None:
             x = x + bin_width * (torch.rand(x.shape, generator=generator) - 0.5)
-        loss = model.loss({"x": x, "y": y_train[idx] if y_train is not None else None, "step": step})["loss"]
+        y = y_train[idx].to(device) if y_train is not None else None
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+            loss = model.loss({"x": x.to(device), "y": y, "step": step})["loss"]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if training["grad_clip"] > 0:
             torch.nn.utils.clip_grad_norm_(params, training["grad_clip"])
         optimizer.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()  # the queued kernels are part of the loop's time
     return time.perf_counter() - started
 
 
-def genlab_loop(model, dataset, training: dict, seed: int, exp) -> tuple[float, float]:
+def genlab_loop(model, dataset, training: dict, seed: int, exp,
+                device: torch.device = torch.device("cpu")) -> tuple[float, float]:
     """(seconds in the loop, seconds outside it) of genlab.train.train."""
     with tempfile.TemporaryDirectory() as run_dir:
         started = time.perf_counter()
         summary = train(model, dataset, training, run_dir, seed=seed, config_hash=exp.hash, config=exp.resolved(),
-                        device=torch.device("cpu"), progress=False)
+                        device=device, progress=False)
         return summary["train_time_s"], time.perf_counter() - started - summary["train_time_s"]
 
 

@@ -45,7 +45,8 @@ def test_only_counts_of_work_change(shipped):
     shrunk = smoke.shrink(shipped)
     assert shrunk["experiments"] == shipped["experiments"]
     assert shrunk.keys() - {"smoke"} == shipped.keys()
-    counts = {"steps", "batch_size", *smoke.SCALED_WITH_STEPS, "snapshots", "every", "kl_warmup_steps", *smoke.CAPS}
+    counts = {"steps", "batch_size", *smoke.SCALED_WITH_STEPS, "snapshots", "every", "kl_warmup_steps", "sample_every",
+              *smoke.CAPS}
     before = dict(_leaves(shipped))
     changed = {path: (before[path], value) for path, value in _leaves(shrunk) if path in before and before[path] != value}
     assert changed, "nothing was shrunk"
@@ -61,6 +62,8 @@ def test_only_counts_of_work_change(shipped):
         assert training["steps"] <= smoke.STEPS and training["batch_size"] <= smoke.BATCH, name
         assert all(s <= training["steps"] for s in training.get("snapshots", [])), name
         assert training["warmup_steps"] <= training["steps"] or training["steps"] == 0, name
+        if training.get("sample_every"):  # one small grid, at the end
+            assert training["sample_every"] == training["steps"] and training["sample_grid"] == smoke.SMOKE_GRID
         for key in ("network", "hidden", "depth", "channels", "transforms", "latent_dim", "generator", "encoder"):
             assert block.get(key) == shipped["models"][name].get(key), f"models.{name}.{key}: same networks"
 

@@ -21,8 +21,9 @@ from genlab.errors import ConfigError
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = REPO_ROOT / "params" / "schema.yaml"
 # Training options that do not change the trained function, so they are left out of the config hash:
-# raising `steps` continues from the last checkpoint instead of refusing it.
-UNHASHED_TRAINING_KEYS = ("steps", "checkpoint_every", "log_every")
+# raising `steps` continues from the last checkpoint instead of refusing it; sample grids are drawn in a forked
+# RNG (genlab.live), so adding them to a half-trained run resumes it.
+UNHASHED_TRAINING_KEYS = ("steps", "checkpoint_every", "log_every", "sample_every", "sample_grid")
 
 
 # libyaml's parser where PyYAML was built with it (its wheels are): the same documents ten times faster, which
@@ -70,6 +71,7 @@ def _check_finite(value: Any, source: str, where: tuple = ()) -> None:
         _check_finite(child, source, (*where, key))
 
 
+SAMPLE_GRID = 8  # samples per side of a live sample grid unless training.sample_grid says (genlab.live)
 IMAGE_KINDS = ("digits", "mnist", "cifar10")  # labelled image datasets: FID, feature net, sample grids
 
 

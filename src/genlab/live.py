@@ -23,12 +23,12 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
+from genlab.config import SAMPLE_GRID
 from genlab.errors import CheckpointError
+from genlab.paths import LIVE_DIR, LIVE_IMAGES as IMAGES_DIR, LIVE_METRICS as METRICS_DIR, LIVE_SUMMARY as SUMMARY_FILE
 
-LIVE_DIR = "dvclive"  # inside the run directory (genlab.paths.run_dir)
-METRICS_DIR, IMAGES_DIR, SUMMARY_FILE = "plots/metrics", "plots/images", "metrics.json"  # DVCLive's layout
 SAMPLES = "samples"  # the sample grids' folder under IMAGES_DIR
-GRID = 8  # samples per side: 64 per grid
+GRID = SAMPLE_GRID  # samples per side unless training.sample_grid says: 64 per grid
 SAMPLE_SEED_OFFSET = 4  # seed + 2 and + 3 are early stopping's; the same noise at every step
 # metrics.json is rewritten at most this often (and at the end): rewriting a file costs milliseconds on ext4
 # (it flushes a truncated file on close), 10% of a 1.3 ms CPU step at log_every 50; the series are appended
@@ -105,8 +105,8 @@ class LiveLog:
             self.live.make_summary()
         self.summarised = time.monotonic()
 
-    def log_samples(self, model: torch.nn.Module, step: int, seed: int) -> None:
-        """A grid of GRID^2 samples of ``model`` (the EMA) as ``samples/step_XXXXXXXX.png``. Drawn in a
+    def log_samples(self, model: torch.nn.Module, step: int, seed: int, side: int = GRID) -> None:
+        """A grid of side^2 samples of ``model`` (the EMA) as ``samples/step_XXXXXXXX.png``. Drawn in a
         forked RNG from a fixed seed, in eval mode without gradients, so the training streams and the
         model are untouched and the grids of one run differ only by the weights."""
         device = model.device
@@ -116,21 +116,21 @@ class LiveLog:
             with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.no_grad():
                 torch.manual_seed(seed + SAMPLE_SEED_OFFSET)  # for samplers that draw from the global RNG
                 generator = torch.Generator(device=device).manual_seed(seed + SAMPLE_SEED_OFFSET)
-                samples = model.sample(GRID * GRID, generator=generator).float().cpu().numpy()
+                samples = model.sample(side * side, generator=generator).float().cpu().numpy()
         finally:
             model.train(training)
             model.network_evaluations = evaluations  # the NFE counter is the evaluation's, not ours
         with _writing(self.path):
             logged, self.live.step = self.live.step, step  # the image's step; the summary's stays the last row's
-            self.live.log_image(f"{SAMPLES}/step_{step:08d}.png", grid_png(samples))
+            self.live.log_image(f"{SAMPLES}/step_{step:08d}.png", grid_png(samples, side))
             self.live.step = logged
 
 
-def grid_png(samples: np.ndarray) -> np.ndarray:
+def grid_png(samples: np.ndarray, side: int = GRID) -> np.ndarray:
     """Images (N, C, H, W) in [-1, 1] as one uint8 picture the way the figures draw them (genlab.plots:
     ink dark on white for grey images), enlarged by an integer factor to about 256 pixels."""
     from genlab.plots import grid_image  # matplotlib: only for runs that draw grids
-    canvas = grid_image(np.nan_to_num(samples), GRID)
+    canvas = grid_image(np.nan_to_num(samples), side)
     if canvas.shape[-1] == 1:
         canvas = 1.0 - canvas[..., 0]  # the figures' reversed grey map (cmap gray_r)
     scale = max(1, round(256 / canvas.shape[0]))

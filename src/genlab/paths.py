@@ -19,6 +19,15 @@ def run_dir(dataset: str, model: str) -> str:
     return f"results/{dataset}/{model}"
 
 
+# A run's live training log (genlab.live), in DVCLive's layout: series, sample grids, the latest values
+LIVE_DIR, LIVE_METRICS, LIVE_IMAGES, LIVE_SUMMARY = "dvclive", "plots/metrics", "plots/images", "metrics.json"
+
+
+def live(dataset: str, model: str) -> str:
+    """The run's live training log, written while it trains (not a Snakemake output: it survives a kill)."""
+    return f"{run_dir(dataset, model)}/{LIVE_DIR}"
+
+
 def checkpoint(dataset: str, model: str) -> str:
     return f"{run_dir(dataset, model)}/checkpoint.pt"
 

@@ -6,8 +6,8 @@ What it keeps: every experiment, dataset, network, sampler, metric and figure of
 that cannot run at all (a shape mismatch, a missing key, a metric the family lacks) fails the smoke run as
 it would fail the real one. What it shrinks, and only that: counts of work.
 - training: `steps` capped at STEPS; the step-valued keys (warm-up, checkpoint and log intervals, snapshots,
-  early-stopping interval, sample grids, the VAE's KL warm-up) scaled by the same factor, rounded up;
-  `batch_size` capped at BATCH;
+  early-stopping interval, the VAE's KL warm-up) scaled by the same factor, rounded up; live sample grids
+  (`sample_every`) drawn once, at the end, on a side of at most 4; `batch_size` capped at BATCH;
 - generated datasets: `n_train`, `n_test` capped (staged MNIST/CIFAR-10 files are read as they are);
 - every other count of work, by key name wherever it stands (`CAPS`): samples, examples, sampler steps,
   Langevin steps, importance samples, repeats, grid sides, the CDSM study's sample sizes;
@@ -21,12 +21,14 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-STEPS, BATCH, TOLERANCE = 6, 8, 1.0e-2
+from genlab.config import SAMPLE_GRID
+
+STEPS, BATCH, TOLERANCE, SMOKE_GRID = 6, 8, 1.0e-1, 4
 # step-valued training keys: scaled with `steps`, so warm-ups, intervals and snapshots keep their place
-SCALED_WITH_STEPS = ("warmup_steps", "checkpoint_every", "log_every", "sample_every")
+SCALED_WITH_STEPS = ("warmup_steps", "checkpoint_every", "log_every")
 CAPS = {
     "n_train": 256, "n_test": 64,  # generated datasets
-    "n_samples": 32, "n_examples": 8, "batch_size": BATCH, "repeats": 1, "n_pairs": 4, "n_times": 5,
+    "n_samples": BATCH, "n_examples": 2, "batch_size": BATCH, "repeats": 1, "n_pairs": 4, "n_times": 5,
     "n_points": 2, "baseline_points": 100,  # metrics (evaluation blocks)
     "steps": 4, "corrector_steps": 1,  # samplers (a model's sampler, the sweep's step lists)
     "langevin_steps": 2, "sample_steps": 3, "buffer_size": 64, "importance_samples": 4,  # families
@@ -67,6 +69,9 @@ def _shrink_training(model: dict[str, Any]) -> None:
         for key in SCALED_WITH_STEPS:
             if training.get(key):
                 training[key] = scaled(training[key])
+        if training.get("sample_every"):  # one sample grid, at the end (scaled, it would be one per step)
+            training["sample_every"] = new_steps
+            training["sample_grid"] = min(training.get("sample_grid", SAMPLE_GRID), SMOKE_GRID)
         if "snapshots" in training:
             training["snapshots"] = sorted({scaled(s) for s in training["snapshots"]})
         if "early_stopping" in training:

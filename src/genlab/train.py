@@ -35,7 +35,7 @@ from genlab.errors import CheckpointError, ConfigError, NumericsError
 from genlab.families import Family
 from genlab.checkpoints import load_checkpoint, load_trained
 from genlab.io import torch_save, write_csv
-from genlab.live import LiveLog
+from genlab.live import GRID, LiveLog
 
 log = logging.getLogger(__name__)
 
@@ -407,7 +407,7 @@ def train(model: Family, dataset: Dataset, training: dict[str, Any], run_dir: st
             if sample_every and (step % sample_every == 0 or step == total or finished):
                 drawing = time.perf_counter()
                 if live is not None:
-                    live.log_samples(ema, step, seed)
+                    live.log_samples(ema, step, seed, training.get("sample_grid", GRID))
                 # steps_per_s is the training's speed: the grid's time is left out of its window
                 window_start = (window_start[0], window_start[1] + time.perf_counter() - drawing)
             if finished:
