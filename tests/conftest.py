@@ -20,7 +20,7 @@ if os.environ.get("PYTEST_XDIST_WORKER"):  # pytest -n: the workers share the co
 # The slowest modules, longest first (their times: `pytest --durations`, README's test section). pytest -n with
 # --dist loadscope --no-loadscope-reorder hands modules to the workers in this order, so the long ones start at
 # once instead of leaving one worker busy at the end.
-SLOWEST_FIRST = ("test_pipeline.py", "test_slurm.py", "test_intrinsic_dim.py", "test_family_likelihoods.py",
+SLOWEST_FIRST = ("test_pipeline.py", "test_thesis_miniature.py", "test_slurm.py", "test_intrinsic_dim.py", "test_family_likelihoods.py",
                  "test_dvc_stages.py", "test_train.py")
 
 
