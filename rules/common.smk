@@ -5,7 +5,7 @@ from genlab import paths, pipeline
 from genlab.figures import FIGURES
 from genlab.validation import validate
 
-# the schema, the cross-references and the registries (one line naming the key); with --config smoke=true, every
+# the schema, the cross-references and the registries (one line naming the key); with --config smoke=True, every
 # count of work shrunk (genlab/smoke.py): the rules, the hashes and the CLI all see the shrunk params
 config.update(validate(config, "config"))
 

@@ -1,6 +1,6 @@
 """The smoke switch: any params file shrunk to minutes of CPU by one transformation, so that a new cluster,
 a new params file or a change of code can be checked end to end before the real run (`snakemake all
---configfile params/thesis.yaml --config smoke=true`, or `smoke: true` in the params file).
+--configfile params/thesis.yaml --config smoke=True`, or `smoke: true` in the params file).
 
 What it keeps: every experiment, dataset, network, sampler, metric and figure of the params file, so a block
 that cannot run at all (a shape mismatch, a missing key, a metric the family lacks) fails the smoke run as
