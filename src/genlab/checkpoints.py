@@ -22,6 +22,13 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def _reason(error: Exception) -> str:
+    """One line of a load error: the safe loader's own reason where it gives one (its message is a paragraph
+    that ends in advice to load unsafely), else the error's first line."""
+    text = str(error).split("WeightsUnpickler error:", 1)[-1]
+    return next((line.strip() for line in text.splitlines() if line.strip()), type(error).__name__)
+
+
 def load_checkpoint(path: str | Path, config_hash: str | None = None) -> dict[str, Any]:
     """Read a checkpoint; a truncated/corrupt file or one written for another config is refused."""
     path = Path(path)
@@ -31,14 +38,14 @@ def load_checkpoint(path: str | Path, config_hash: str | None = None) -> dict[st
         # weights_only: tensors and plain containers only. A checkpoint can come from anyone (a shared DVC
         # remote); a full unpickle would run whatever code its pickle names.
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:  # the safe loader met a global it does not allow
-        named = re.search(r"GLOBAL ([\w.]+)", str(error))
-        culprit = f"the Python object {named.group(1)}" if named else "an object that is not a tensor or plain data"
-        raise CheckpointError(f"checkpoint {path} names {culprit}, which genlab refuses to unpickle (a genlab "
-                              f"checkpoint holds tensors and plain data only; this file is crafted, from another "
-                              f"program or from a genlab before 2026-11-26); delete it and rerun training") from error
     except Exception as error:  # torch raises many types for a damaged zip/pickle
-        raise CheckpointError(f"checkpoint {path} is unreadable (truncated or corrupt: {error}); "
+        named = re.search(r"GLOBAL ([\w.]+)", str(error))
+        if isinstance(error, pickle.UnpicklingError) and named:  # the safe loader met a global it does not allow
+            raise CheckpointError(f"checkpoint {path} names the Python object {named.group(1)}, which genlab refuses "
+                                  f"to unpickle (a genlab checkpoint holds tensors and plain data only; this file is "
+                                  f"crafted, from another program or from a genlab before 2026-11-26); delete it "
+                                  f"and rerun training") from error
+        raise CheckpointError(f"checkpoint {path} is unreadable (truncated or corrupt: {_reason(error)}); "
                               f"delete it and rerun training") from error
     if not isinstance(state, dict) or "config_hash" not in state or "model" not in state:
         raise CheckpointError(f"{path} is not a genlab checkpoint; delete it and rerun training")
