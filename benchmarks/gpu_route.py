@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from trainer_overhead import bare_loop, fresh_model, genlab_loop, measured_training  # noqa: E402
@@ -144,7 +145,7 @@ def miniature_dag(params_file: Path, work: Path, device: str, only) -> list[dict
     entry point (one process: no per-job start-up)."""
     params = smoke.shrink(load_params(params_file))
     (work / paths.PARAMS).parent.mkdir(parents=True, exist_ok=True)
-    write_text(work / paths.PARAMS, __import__("yaml").safe_dump(params, sort_keys=False))
+    write_text(work / paths.PARAMS, yaml.safe_dump(params, sort_keys=False))
     write_standin_files(work / paths.RAW_DIR, n_train=80, n_test=16)
     experiments = [e for e in pipeline.experiments(params) if not only or "/".join(e) in _with_inputs(params, only)]
     pretrained = {params["models"][m].get("pretrained") for _, m in experiments}
