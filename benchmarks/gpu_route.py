@@ -28,7 +28,6 @@ import time
 import traceback
 from pathlib import Path
 
-import numpy as np
 import torch
 import yaml
 
@@ -46,23 +45,15 @@ from genlab.validation import load_params  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 THESIS = REPO / "params" / "thesis.yaml"
 COMPARED = ("digits/diffusion_vp_digits", "mnist/diffusion_vp")
-STAGED_KINDS = {"mnist": (1, 28, 28), "cifar10": (3, 32, 32)}  # read from files a cluster stages
 
 
-def datasets_for_timing(params: dict) -> dict[str, Dataset]:
-    """Every dataset of the params at its own shape: generated ones at the smoke sizes (the rate of a training
-    step does not depend on how many examples there are), staged ones as random images of their shape."""
-    shrunk, rng, out = smoke.shrink(params), np.random.default_rng(0), {}
-    for name, block in params["datasets"].items():
-        if block["kind"] in STAGED_KINDS:
-            levels = rng.integers(0, 256, size=(512, *STAGED_KINDS[block["kind"]]))
-            x = (levels / 255 * 2 - 1).astype(np.float32)
-            y = rng.integers(0, 10, size=len(x))
-            meta = {"source": "random stand-in", "image": True, "levels": 256, "bin_width": 2 / 255, "classes": 10}
-            out[name] = Dataset(x[:448], x[448:], y[:448], y[448:], meta)
-        else:
-            out[name] = make_dataset(name, shrunk["datasets"][name], params["seed"])
-    return out
+def datasets_for_timing(params: dict, raw_dir: Path) -> dict[str, Dataset]:
+    """Every dataset of the params at its own shape, at the smoke sizes (the rate of a training step does not
+    depend on how many examples there are); MNIST and CIFAR-10 from stand-in files in ``raw_dir``."""
+    shrunk = smoke.shrink(params)
+    write_standin_files(raw_dir, n_train=512, n_test=64)
+    return {name: make_dataset(name, shrunk["datasets"][name], params["seed"], str(raw_dir))
+            for name in params["datasets"]}
 
 
 def trainer_vs_bare(params, datasets, device, steps: int, compared: list[str]) -> list[dict]:
@@ -221,7 +212,8 @@ def main() -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     params = load_params(args.params)
-    datasets = datasets_for_timing(params)
+    staged = tempfile.TemporaryDirectory()  # stand-in MNIST/CIFAR-10 files for parts 1 and 2
+    datasets = datasets_for_timing(params, Path(staged.name))
     sections = [f"# The thesis scale on {where}\n\nMade by `python benchmarks/gpu_route.py` "
                 f"({time.strftime('%Y-%m-%d %H:%M')}; params {Path(args.params).name}).\n"]
     overhead = 0.0

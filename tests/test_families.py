@@ -237,3 +237,16 @@ def test_early_stopping_refuses_families_without_likelihood(tmp_path):
     training = {**TRAINING, "early_stopping": {"validation_fraction": 0.2, "every": 10, "patience": 2}}
     with pytest.raises(ConfigError, match="early_stopping"):
         _train(tmp_path, "gan", SMALL["gan"], training, [20])
+
+
+def test_a_block_that_does_not_fit_the_data_is_one_config_error():
+    """A U-Net with more levels than a 28x28 image halves into passes the schema; building it names the block."""
+    block = {"family": "diffusion", "sde": {"kind": "vp", "beta_min": 0.1, "beta_max": 20.0},
+             "network": {"kind": "unet", "channels": 8, "channel_mults": [1, 2, 2, 2, 2, 2], "blocks_per_level": 1,
+                         "embedding": 16, "dropout": 0.0, "attention": False},
+             "loss": {"weighting": "simple", "importance_sampling": False, "eps": 1.0e-5},
+             "sampler": {"name": "ddim", "steps": 5, "eps": 1.0e-3, "denoise": True},
+             "likelihood": {"method": "hutchinson", "probe": "rademacher", "rtol": 1.0e-3, "atol": 1.0e-3, "eps": 1.0e-5}}
+    with pytest.raises(ConfigError, match=r"^models\.deep_unet: cannot be built for data of shape \(1, 28, 28\): "
+                                          r"UNet with 6 levels needs H, W divisible by 32"):
+        make_model(block, (1, 28, 28), {"image": True}, "deep_unet")

@@ -73,5 +73,5 @@ def trained_model(exp, dataset, checkpoint: str | Path, device: str | None = Non
     """The experiment's family (an `Experiment`) with its trained EMA weights, on ``device`` (default: the
     params' device)."""
     from genlab.families import make_model
-    model = make_model(exp.model, dataset.example_shape, dataset.meta)
+    model = make_model(exp.model, dataset.example_shape, dataset.meta, exp.model_name)
     return load_trained(model, checkpoint, exp.hash).to(resolve_device(device or exp.device))

@@ -52,7 +52,7 @@ def cmd_train(args):
     params, exp = _experiment(args)
     dataset = load_dataset(args.data)
     seed_everything(exp.seed)
-    model = make_model(exp.model, dataset.example_shape, dataset.meta)
+    model = make_model(exp.model, dataset.example_shape, dataset.meta, exp.model_name)
     pretrained = cfg.pretrained_experiment(params, exp.dataset_name, exp.model_name)
     if pretrained is not None:  # a model on top of a frozen pretrained one (ScoreVAE): its weights first
         if not args.pretrained:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from genlab.errors import ConfigError
 from genlab.families.autoregressive import Autoregressive
 from genlab.families.base import Family
 from genlab.families.conditional import ConditionalDiffusion
@@ -33,10 +34,17 @@ MODELS: dict[str, type[Family]] = {
 }
 
 
-def make_model(model_config: dict[str, Any], example_shape: tuple[int, ...], meta: dict[str, Any]) -> Family:
-    """Instantiate a model block (``family`` + family options; ``training`` is the loop's)."""
+def make_model(model_config: dict[str, Any], example_shape: tuple[int, ...], meta: dict[str, Any],
+               name: str = "<block>") -> Family:
+    """Instantiate a model block (``family`` + family options; ``training`` is the loop's). A block the schema
+    accepts but the data's shape does not (a U-Net with more levels than the image halves into) is one
+    ConfigError naming ``models.<name>``, not a traceback."""
     options = {key: value for key, value in model_config.items() if key not in ("family", "training")}
-    return MODELS[model_config["family"]].from_config(example_shape, options, meta)
+    try:
+        return MODELS[model_config["family"]].from_config(example_shape, options, meta)
+    except ValueError as error:
+        raise ConfigError(f"models.{name}: cannot be built for data of shape {tuple(example_shape)}: "
+                          f"{error}") from error
 
 
 __all__ = ["MODELS", "Family", "make_model"]
