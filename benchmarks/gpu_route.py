@@ -69,7 +69,7 @@ def trainer_vs_bare(params, datasets, device, steps: int, compared: list[str]) -
         for order in (("bare", "genlab"), ("genlab", "bare")):
             for kind in order:
                 if kind == "bare":
-                    bare.append(bare_loop(fresh_model(exp, dataset), dataset, training, exp.seed, device))
+                    bare.append(bare_loop(fresh_model(exp, dataset), dataset, training, exp.seed, device)[0])
                 else:
                     ours.append(genlab_loop(fresh_model(exp, dataset), dataset, training, exp.seed, exp, device)[0])
         b, o = min(bare), min(ours)

@@ -84,7 +84,8 @@ def test_steps_scale_keeps_the_schedule_in_place():
                 "snapshots": [1000, 150000, 300000], "early_stopping": {"every": 1000}}
     block = smoke.shrink({"models": {"m": {"family": "x", "training": training}}})["models"]["m"]["training"]
     assert block["steps"] == smoke.STEPS and block["batch_size"] == smoke.BATCH
-    assert block["warmup_steps"] == block["checkpoint_every"] == block["log_every"] == 1  # ceil of a fraction
+    assert block["warmup_steps"] == block["log_every"] == 1  # ceil of a fraction
+    assert block["checkpoint_every"] == smoke.STEPS // 2  # one periodic checkpoint, mid-run
     assert block["snapshots"] == [1, 3, 6] and block["early_stopping"]["every"] == 1
     assert smoke.shrink({"models": {"m": {"family": "x", "training": block}}})["models"]["m"]["training"] == block
 

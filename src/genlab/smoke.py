@@ -6,7 +6,9 @@ What it keeps: every experiment, dataset, network, sampler, metric and figure of
 that cannot run at all (a shape mismatch, a missing key, a metric the family lacks) fails the smoke run as
 it would fail the real one. What it shrinks, and only that: counts of work.
 - training: `steps` capped at STEPS; the step-valued keys (warm-up, checkpoint and log intervals, snapshots,
-  early-stopping interval, the VAE's KL warm-up) scaled by the same factor, rounded up; live sample grids
+  early-stopping interval, the VAE's KL warm-up) scaled by the same factor, rounded up, except that the
+  checkpoint interval is at least half the run (one periodic checkpoint mid-run, not one per step: a thesis
+  U-Net's training state is 400 MB); live sample grids
   (`sample_every`) drawn once, at the end, on a side of at most 4; `batch_size` capped at BATCH;
 - generated datasets: `n_train`, `n_test` capped (staged MNIST/CIFAR-10 files are read as they are);
 - every other count of work, by key name wherever it stands (`CAPS`): samples, examples, sampler steps,
@@ -69,6 +71,8 @@ def _shrink_training(model: dict[str, Any]) -> None:
         for key in SCALED_WITH_STEPS:
             if training.get(key):
                 training[key] = scaled(training[key])
+        if training.get("checkpoint_every"):
+            training["checkpoint_every"] = max(training["checkpoint_every"], -(-new_steps // 2))
         if training.get("sample_every"):  # one sample grid, at the end (scaled, it would be one per step)
             training["sample_every"] = new_steps
             training["sample_grid"] = min(training.get("sample_grid", SAMPLE_GRID), SMOKE_GRID)

@@ -348,7 +348,7 @@ def train(model: Family, dataset: Dataset, training: dict[str, Any], run_dir: st
     live = LiveLog(run_dir, rows, step) if parallel.is_main else None  # before the loop: fails fast
     averager = _EMA(ema, model)  # after any resume: load_state_dict copies into the same tensors
     autocast = device.type == "cuda" and training["mixed_precision"] == "bf16"
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.thread_time()
     window_start = (step, started)  # steps_per_s: steps over wall time since the last row (or the resume)
     model.train()
     with _StopFlag() as stop, tqdm(total=total, initial=step, desc=run_dir.as_posix(),
@@ -413,7 +413,8 @@ def train(model: Family, dataset: Dataset, training: dict[str, Any], run_dir: st
             if finished:
                 log.info("early stopping at step %d: best validation loss %.5g at step %d", step,
                          stopper.state["best"], stopper.state["best_step"])
-            if step % training["checkpoint_every"] == 0 or stopping:
+            # the last step's state is written once, after the loop (a U-Net's state is hundreds of MB)
+            if (step % training["checkpoint_every"] == 0 or stopping) and step < total and not finished:
                 snap = snapshot(elapsed_before + time.perf_counter() - started)  # collective: every rank
                 if parallel.is_main:
                     torch_save(state_path, snap)
@@ -423,6 +424,7 @@ def train(model: Family, dataset: Dataset, training: dict[str, Any], run_dir: st
                 raise Preempted(step)
 
     elapsed = elapsed_before + time.perf_counter() - started
+    loop_cpu = time.thread_time() - started_cpu  # this process's loop in CPU seconds (benchmarks: a noisy VM)
     final = snapshot(elapsed)
     if live is not None:
         live.end()
@@ -432,6 +434,6 @@ def train(model: Family, dataset: Dataset, training: dict[str, Any], run_dir: st
             final = {**final, "ema": stopper.state["best_ema"]}  # the checkpoint's EMA: the selected weights
         torch_save(run_dir / CHECKPOINT_FILE, final)
         write_csv(run_dir / LOG_FILE, rows)
-    return {"steps": step, "train_time_s": elapsed,
+    return {"steps": step, "train_time_s": elapsed, "loop_cpu_s": loop_cpu,
             "parameters": sum(p.numel() for p in model.parameters())}
 

@@ -1,5 +1,5 @@
 """The FID feature network: the penultimate activations of the dataset's classifier experiment
-(families/classifier.py), in the form torchmetrics' FID calls."""
+(families/classifier.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from genlab.families.classifier import Classifier
 
 
 class FeatureExtractor(nn.Module):
-    """What torchmetrics' FID calls: images as passed -> (N, num_features) features."""
+    """Images as passed -> (N, num_features) features (the form torchmetrics' FID takes, too)."""
 
     def __init__(self, classifier: Classifier):
         super().__init__()
