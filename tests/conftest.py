@@ -13,15 +13,16 @@ from genlab.data.mixtures import GaussianMixture
 
 REPO = Path(__file__).resolve().parents[1]
 
-if os.environ.get("PYTEST_XDIST_WORKER"):  # pytest -n: the workers share the cores; one torch thread each
-    torch.set_num_threads(1)
+if os.environ.get("PYTEST_XDIST_WORKER"):  # pytest -n: the workers share the cores; one torch thread each,
+    torch.set_num_threads(1)  # in the worker and in the processes its tests start (torch's default there is one
+    os.environ["OMP_NUM_THREADS"] = "1"  # thread per core: OpenMP threads spinning on cores the other worker uses)
 
 
 # The slowest modules, longest first (their times: `pytest --durations`, README's test section). pytest -n with
 # --dist loadscope --no-loadscope-reorder hands modules to the workers in this order, so the long ones start at
 # once instead of leaving one worker busy at the end.
-SLOWEST_FIRST = ("test_pipeline.py", "test_thesis_miniature.py", "test_slurm.py", "test_intrinsic_dim.py", "test_family_likelihoods.py",
-                 "test_dvc_stages.py", "test_train.py")
+SLOWEST_FIRST = ("test_thesis_miniature.py", "test_pipeline.py", "test_intrinsic_dim.py", "test_family_likelihoods.py",
+                 "test_gpu_route.py", "test_train.py", "test_live.py")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -97,6 +98,20 @@ def small_params() -> dict:
     params["figures"]["family_samples"]["grid"] = 2
     params["figures"]["reconstructions"]["grid"] = 2
     params["figures"]["kde_curse"] = {"dims": [1, 2], "sample_sizes": [16, 32], "repeats": 1}
+    return params
+
+
+# The default DAG cut to one experiment of each kind of job (data; training with one and with two players;
+# evaluation with and without the feature net, sampling, the sampler sweep; a figure; tables; the reproduction
+# report): the pipeline's behaviour tests and the Slurm run (tests/test_pipeline.py). Every experiment, metric and
+# figure runs end to end in tests/test_thesis_miniature.py, at the thesis's own blocks.
+RULE_KINDS_MODELS = ("classifier", "gaussian", "diffusion_vp", "diffusion_toy", "gan")
+
+
+def rule_kinds_params() -> dict:
+    params = small_params()
+    params["experiments"] = [e for e in params["experiments"] if e["model"] in RULE_KINDS_MODELS]
+    params["figures"] = {"diffusion_samplers": params["figures"]["diffusion_samplers"]}
     return params
 
 

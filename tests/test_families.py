@@ -250,3 +250,30 @@ def test_a_block_that_does_not_fit_the_data_is_one_config_error():
     with pytest.raises(ConfigError, match=r"^models\.deep_unet: cannot be built for data of shape \(1, 28, 28\): "
                                           r"UNet with 6 levels needs H, W divisible by 32"):
         make_model(block, (1, 28, 28), {"image": True}, "deep_unet")
+
+
+def test_every_default_block_builds_on_its_data_and_takes_a_training_step():
+    """params/default.yaml's own blocks (the CI pipelines run the thesis's, and the default DAG cut to one
+    experiment per kind of job at toy sizes): each builds for its dataset's shape, as the train rule builds it,
+    and one training step on a batch gives a finite loss and gradients."""
+    from genlab import config as cfg, smoke
+    from genlab.validation import load_params
+    from tests.conftest import REPO
+    params = smoke.shrink(load_params(REPO / "params" / "default.yaml"))  # data sets of 256; blocks as written
+    datasets = {}
+    for entry in params["experiments"]:
+        exp = cfg.experiment(params, entry["dataset"], entry["model"])
+        if exp.dataset_name not in datasets:
+            datasets[exp.dataset_name] = make_dataset(exp.dataset_name, exp.dataset, params["seed"])
+        data = datasets[exp.dataset_name]
+        seed_everything(exp.seed)
+        model = make_model(exp.model, data.example_shape, data.meta, exp.model_name)
+        x = torch.as_tensor(data.x_train)
+        model.initialize(x)
+        if exp.training["steps"] == 0:
+            continue
+        y = torch.as_tensor(data.y_train[:8]) if data.y_train is not None else None
+        loss = model.loss({"x": x[:8], "y": y, "step": 0})["loss"]
+        loss.backward()
+        grads = [p.grad for p in model.parameters() if p.requires_grad and p.grad is not None]
+        assert torch.isfinite(loss) and grads and all(torch.isfinite(g).all() for g in grads), exp.name

@@ -83,6 +83,36 @@ def test_the_thesis_networks_ran_at_their_own_size(miniature):
     assert {row["verdict"] for row in report["claims"]} <= {"holds", "differs", "not run at this scale"}
 
 
+def test_every_family_figure_and_analysis_has_its_output(miniature):
+    """What the pipeline tests' small DAG (tests/test_pipeline.py) does not run: every figure, a table row per
+    family, the autoencoders' and the geodesics' analyses, the reproduction report's verdicts."""
+    for figure in ("family_samples", "mode_collapse", "reconstructions", "kde_curse", "pullback_geodesics",
+                   "rae_spectra", "training_curves", "intrinsic_dim_spectra", "cdsm_consistency",
+                   "conditional_generation", "diffusion_samples", "fid_vs_nfe"):
+        assert (miniature / f"figures/{figure}.png").read_bytes()[:4] == b"\x89PNG", figure
+    # one row per family; what a family cannot have is n/a, never a number
+    rows = json.loads((miniature / "results/tables/digits.json").read_text())
+    assert {"gan", "wgan", "vae", "flow", "autoregressive", "ebm", "diffusion_vp_digits", "score_vae"} <= set(rows)
+    for family_without_likelihood in ("gan", "wgan", "ebm"):
+        assert rows[family_without_likelihood]["NLL (bits/dim)"] is None
+    assert rows["vae"]["ELBO (bits/dim)"] is not None and rows["vae"]["NLL kind"].startswith("IWAE")
+    autoencoders = json.loads((miniature / "results/analysis/reconstructions.json").read_text())
+    assert {"vae", "score_vae", "raw inputs"} <= set(autoencoders)
+    assert autoencoders["score_vae"]["latent dim"] == autoencoders["vae"]["latent dim"]
+    geodesics = json.loads((miniature / "results/analysis/pullback_geodesics.json").read_text())
+    flows = {name: row for name, row in geodesics.items() if row["flow"] not in ("straight line", "ground truth")}
+    assert len(flows) == 12 and all(row["geodesic error"] > 0 and row["variation error"] > 0 for row in flows.values())
+    for dataset in ("banana_single", "banana_squeezed", "banana_river"):  # the reference rows, on the same pairs
+        assert geodesics[f"{dataset}/straight line"]["geodesic error"] > 0
+        assert geodesics[f"{dataset}/ground truth"]["geodesic error"] == 0
+    report = json.loads((miniature / "results/reproduction.json").read_text())
+    verdicts = {row["id"]: row["verdict"] for row in report["claims"]}
+    assert verdicts["id_sphere10_thesis"] in ("holds", "differs") and verdicts["id_sphere_exact"] == "not run at this scale"
+    resolved = yaml.safe_load((miniature / paths.PARAMS).read_text())
+    modes = (miniature / "results/digits/gan/modes.csv").read_text().splitlines()
+    assert len(modes) == 1 + len(resolved["models"]["gan"]["training"]["snapshots"]) + 1  # header, snapshots, EMA
+
+
 def test_live_logs_and_sample_grids_of_the_thesis_runs(miniature):
     for dataset, model in (("mnist", "diffusion_vp"), ("ring", "flow_toy"), ("banana_river", "pullback")):
         live = miniature / paths.live(dataset, model)

@@ -9,7 +9,7 @@ it would fail the real one. What it shrinks, and only that: counts of work.
   early-stopping interval, the VAE's KL warm-up) scaled by the same factor, rounded up, except that the
   checkpoint interval is at least half the run (one periodic checkpoint mid-run, not one per step: a thesis
   U-Net's training state is 400 MB); live sample grids
-  (`sample_every`) drawn once, at the end, on a side of at most 4; `batch_size` capped at BATCH;
+  (`sample_every`) drawn once, at the end, on a side of at most SMOKE_GRID; `batch_size` capped at BATCH;
 - generated datasets: `n_train`, `n_test` capped (staged MNIST/CIFAR-10 files are read as they are);
 - every other count of work, by key name wherever it stands (`CAPS`): samples, examples, sampler steps,
   Langevin steps, importance samples, repeats, grid sides, the CDSM study's sample sizes;
@@ -25,13 +25,13 @@ from typing import Any
 
 from genlab.config import SAMPLE_GRID
 
-STEPS, BATCH, TOLERANCE, SMOKE_GRID = 6, 8, 1.0e-1, 4
+STEPS, BATCH, TOLERANCE, SMOKE_GRID = 6, 8, 1.0e-1, 2
 # step-valued training keys: scaled with `steps`, so warm-ups, intervals and snapshots keep their place
 SCALED_WITH_STEPS = ("warmup_steps", "checkpoint_every", "log_every")
 CAPS = {
     "n_train": 256, "n_test": 64,  # generated datasets
     "n_samples": BATCH, "n_examples": 2, "batch_size": BATCH, "repeats": 1, "n_pairs": 4, "n_times": 5,
-    "n_points": 2, "baseline_points": 100,  # metrics (evaluation blocks)
+    "n_points": 2, "baseline_points": 40,  # metrics (evaluation blocks); 40: DANCo and ESS in a second
     "steps": 4, "corrector_steps": 1,  # samplers (a model's sampler, the sweep's step lists)
     "langevin_steps": 2, "sample_steps": 3, "buffer_size": 64, "importance_samples": 4,  # families
     "grid": 4, "sample_sizes": 200, "test_points": 50, "times": 4,  # figures
