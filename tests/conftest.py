@@ -25,12 +25,6 @@ SLOWEST_FIRST = ("test_thesis_miniature.py", "test_pipeline.py", "test_intrinsic
                  "test_gpu_route.py", "test_train.py", "test_live.py")
 
 
-def pytest_xdist_auto_num_workers(config):
-    """`-n auto`: one worker more than the cores. The real-Slurm test (tests/test_pipeline.py) spends about 200 s
-    waiting on Slurm's status checks with its worker idle; a third worker keeps both cores busy meanwhile."""
-    return (os.cpu_count() or 1) + 1
-
-
 def pytest_collection_modifyitems(config, items):
     rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
