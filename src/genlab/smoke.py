@@ -8,8 +8,8 @@ it would fail the real one. What it shrinks, and only that: counts of work.
 - training: `steps` capped at STEPS; the step-valued keys (warm-up, checkpoint and log intervals, snapshots,
   early-stopping interval, the VAE's KL warm-up) scaled by the same factor, rounded up, except that the
   checkpoint interval is at least half the run (one periodic checkpoint mid-run, not one per step: a thesis
-  U-Net's training state is 400 MB); live sample grids
-  (`sample_every`) drawn once, at the end, on a side of at most SMOKE_GRID; `batch_size` capped at BATCH;
+  U-Net's training state is 400 MB); live sample grids (`sample_every`) drawn once, at the end, on a side of
+  at most SMOKE_GRID; `batch_size` capped at BATCH;
 - generated datasets: `n_train`, `n_test` capped (staged MNIST/CIFAR-10 files are read as they are);
 - every other count of work, by key name wherever it stands (`CAPS`): samples, examples, sampler steps,
   Langevin steps, importance samples, repeats, grid sides, the CDSM study's sample sizes;
@@ -71,7 +71,7 @@ def _shrink_training(model: dict[str, Any]) -> None:
         for key in SCALED_WITH_STEPS:
             if training.get(key):
                 training[key] = scaled(training[key])
-        if training.get("checkpoint_every"):
+        if training.get("checkpoint_every"):  # once, mid-run (scaled, it was one 400 MB state per step)
             training["checkpoint_every"] = max(training["checkpoint_every"], -(-new_steps // 2))
         if training.get("sample_every"):  # one sample grid, at the end (scaled, it would be one per step)
             training["sample_every"] = new_steps
