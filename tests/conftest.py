@@ -1,5 +1,6 @@
 import copy
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -124,8 +125,15 @@ def run(args, cwd, check=True):
     result = subprocess.run(args, cwd=cwd, env=ENV, capture_output=True, text=True)
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout[-3000:]}\n"
-                             f"{result.stderr[-3000:]}")
+                             f"{result.stderr[-3000:]}{failed_job_logs(result.stdout + result.stderr, cwd)}")
     return result
+
+
+def failed_job_logs(output: str, cwd) -> str:
+    """The end of each log Snakemake names for a failed job: the job's own error (CI keeps no files)."""
+    logs = re.findall(r"log: (\S+) \(check log file", output)
+    return "".join(f"\n--- {log} ---\n{(Path(cwd) / log).read_text(errors='replace')[-3000:]}"
+                   for log in dict.fromkeys(logs) if (Path(cwd) / log).is_file())
 
 
 def copy_repo(dest: Path) -> Path:

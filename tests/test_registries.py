@@ -3,8 +3,10 @@ blocks exist in the schema, every figure spec has a notebook that expects its pa
 declares the capabilities the metrics ask for, and no path template is written outside genlab/paths.py."""
 
 import json
+import os
 import re
 import subprocess
+import sys
 
 import pytest
 import yaml
@@ -79,3 +81,28 @@ def test_schema_figures_are_the_registry_and_blocks_are_checked_against_their_sp
     params["figures"] = {"no_such_figure": {}}
     with pytest.raises(ConfigError, match="unknown figure"):
         validation.validate(params)
+
+
+def test_notebooks_started_at_once_each_run_in_a_kernel_of_their_own(tmp_path):
+    """Figures and tables run side by side; each notebook's kernel listens on socket files of its own (TCP
+    ports chosen by two launches at once collided in CI), every notebook finishes with its own parameter,
+    and no socket file is left in the temp folder."""
+    import nbformat
+    notebook = tmp_path / "echo.ipynb"
+    cells = [nbformat.v4.new_code_cell("value = 0"), nbformat.v4.new_code_cell(
+        "from ipykernel.kernelapp import IPKernelApp\n"
+        "import pathlib\n"
+        "pathlib.Path(f'out_{value}.txt').write_text(f'{value} {IPKernelApp.instance().transport}')")]
+    cells[0].metadata["tags"] = ["parameters"]
+    book = nbformat.v4.new_notebook(cells=cells)
+    book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(book, notebook)
+    sockets = tmp_path / "tmp"
+    sockets.mkdir()
+    env = {**os.environ, "TMPDIR": str(sockets)}
+    launches = [subprocess.Popen(
+        [sys.executable, "-c", f"from genlab.figures import execute; execute('echo.ipynb', 'run_{i}.ipynb', "
+                               f"{{'value': {i}}})"], cwd=tmp_path, env=env) for i in range(4)]
+    assert [launch.wait(timeout=120) for launch in launches] == [0] * 4
+    assert [(tmp_path / f"out_{i}.txt").read_text() for i in range(4)] == [f"{i} ipc" for i in range(4)]
+    assert list(sockets.iterdir()) == []
