@@ -64,7 +64,7 @@ BAD = [
     (["experiments", 0, "dataset"], "cifar100", "unknown dataset 'cifar100'"),
     (["experiments", 2, "model"], "diffusion_xl", "unknown model 'diffusion_xl'"),
     (["experiments", 2, "metrics"], ["fid", "bleu"], "experiments.2.metrics"),
-    (["experiments", INDEX["ring", "gaussian"], "metrics"], ["fid"], "'fid' needs a dataset of kind digits/mnist/cifar10"),
+    (["experiments", INDEX["ring", "gaussian"], "metrics"], ["fid"], "'fid' needs a dataset of kind digits/mnist28/mnist/cifar10"),
     (["experiments", INDEX["digits", "cde_label"], "metrics"], ["fid"], "'fid' needs a family with capabilities ['sample']"),
     (["experiments", INDEX["digits", "vae"], "metrics"], ["conditional"], "'conditional' needs a family with capabilities ['condition']"),
     (["models", "cmde", "condition", "kind"], "label", "must be a declared model of family conditional with condition"),

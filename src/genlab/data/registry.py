@@ -21,8 +21,8 @@ SYNTHETIC: dict[str, Callable[..., Any]] = {
     "conditional_mixture": synthetic.conditional_mixture, "banana": synthetic.banana,
     "hemisphere": synthetic.hemisphere, "sinusoid": synthetic.sinusoid,
 }
-IMAGES: dict[str, Callable[..., Any]] = {"digits": images.digits, "mnist": images.mnist,
-                                         "cifar10": images.cifar10}
+IMAGES: dict[str, Callable[..., Any]] = {"digits": images.digits, "mnist28": images.mnist28,
+                                         "mnist": images.mnist, "cifar10": images.cifar10}
 DATASET_KINDS = sorted({*SYNTHETIC, *IMAGES})
 
 
@@ -33,7 +33,7 @@ def make_dataset(name: str, config: dict[str, Any], seed: int, raw_dir: str = "d
     rng = np.random.default_rng([seed, _stable_hash(name)])
     meta: dict[str, Any] = {"name": name, "kind": kind, "seed": seed, "config": config}
     if kind in IMAGES:
-        if kind != "digits":
+        if kind not in ("digits", "mnist28"):  # read from files staged under data/raw
             options["raw_dir"] = raw_dir
         (x_train, y_train, x_test, y_test), extra = IMAGES[kind](rng, **options)
         meta.update(extra)

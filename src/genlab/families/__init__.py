@@ -14,6 +14,7 @@ from genlab.families.ebm import EnergyModel
 from genlab.families.flow import Flow
 from genlab.families.gan import GAN
 from genlab.families.gaussian import GaussianBaseline
+from genlab.families.multiscale import MultiScaleDiffusion
 from genlab.families.pullback import PullbackFlow
 from genlab.families.score_vae import ScoreVAE
 from genlab.families.vae import VAE
@@ -26,6 +27,7 @@ MODELS: dict[str, type[Family]] = {
     "autoregressive": Autoregressive,
     "ebm": EnergyModel,
     "diffusion": DiffusionModel,
+    "multiscale": MultiScaleDiffusion,  # non-uniform diffusion: Haar groups, each at its own speed (chapter 4)
     "conditional": ConditionalDiffusion,  # CDSM estimators: CDE, CDiffE, CMDE
     "score_vae": ScoreVAE,  # an encoder steering a pretrained, frozen diffusion model
     "pullback": PullbackFlow,  # anisotropic, isometry-regularised flow: pullback geometry, RAE
