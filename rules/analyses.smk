@@ -15,6 +15,22 @@ if "kde_curse" in config["figures"]:
             "genlab kde-curse --params {params.params_file} --out {output} 2> {log}"
 
 
+if "multiscale" in config["figures"]:
+
+    rule sampling_speed:
+        output:
+            paths.analysis("sampling_speed", "csv"),
+        params:
+            settings=speed_settings,
+            params_file=PARAMS,
+        log:
+            paths.log("analysis", "sampling_speed"),
+        benchmark:
+            paths.benchmark("analysis", "sampling_speed")
+        shell:
+            "genlab sampling-speed --params {params.params_file} --out {output} 2> {log}"
+
+
 if "cdsm_consistency" in config["figures"]:
 
     rule cdsm_consistency:

@@ -72,6 +72,11 @@ def kde_settings(wildcards):
     return gcfg.config_hash([config["seed"], config["figures"]["kde_curse"]])
 
 
+def speed_settings(wildcards):
+    study = config["figures"]["multiscale"]
+    return gcfg.config_hash([config["seed"], study, [config["models"][m] for m in study["models"]]])
+
+
 def cdsm_settings(wildcards):
     study = config["figures"]["cdsm_consistency"]
     return gcfg.config_hash([config["seed"], study, config["datasets"][wildcards.dataset],

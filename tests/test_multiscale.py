@@ -144,3 +144,25 @@ def test_unet_networks_shrink_with_their_groups_and_bad_shapes_are_refused():
     assert out.shape == (2, 1, 32, 32) and torch.isfinite(out).all()
     with pytest.raises(Exception, match="divisible by 16"):
         make_model({**block, "levels": 4}, (1, 8, 8), {})
+
+
+def test_sampling_speed_times_each_design_at_each_resolution_with_its_own_sampler():
+    """Rows per (resolution, block) with the blocks' own NFE (steps + 1 denoising step for both designs), the
+    uniform U-Net's parameters independent of the resolution, and the speed-up table's ratio of the two."""
+    from genlab.analysis.sampling_speed import sampling_speed
+    from genlab.tables import speedup_table
+    import pandas as pd
+    unet = {"kind": "unet", "channels": 4, "channel_mults": [1, 2], "blocks_per_level": 1, "attention": False}
+    uniform = {"family": "diffusion", "sde": {"kind": "vp", "beta_min": 0.1, "beta_max": 20.0}, "network": unet,
+               "loss": {"weighting": "simple", "importance_sampling": False, "eps": 1e-5},
+               "sampler": {"name": "euler_maruyama", "steps": 6, "eps": 1e-3, "denoise": True},
+               "likelihood": {"method": "hutchinson"}}
+    multi = {**BLOCK, "levels": 1, "network": unet, "sampler": {"name": "euler_maruyama", "steps": 6}}
+    rows = sampling_speed({"uniform": uniform, "multi": multi}, [4, 8], n_samples=3, repeats=1, seed=0)
+    assert [(r["resolution"], r["model"]) for r in rows] == [(4, "uniform"), (4, "multi"), (8, "uniform"), (8, "multi")]
+    assert all(r["nfe"] == 7 and r["seconds_per_1000"] > 0 for r in rows)
+    assert rows[0]["parameters"] == rows[2]["parameters"]
+    table = speedup_table(pd.DataFrame(rows))
+    assert table["model"].tolist() == ["4x4", "8x8"]
+    assert table["speed-up"].tolist() == pytest.approx(
+        [rows[0]["seconds_per_1000"] / rows[1]["seconds_per_1000"], rows[2]["seconds_per_1000"] / rows[3]["seconds_per_1000"]])

@@ -113,6 +113,21 @@ def cmd_kde_curse(args):
                                          params["seed"]))
 
 
+def cmd_sampling_speed(args):
+    """figures.multiscale: seconds per 1000 samples of its models against resolution (CSV)."""
+    from genlab.analysis.sampling_speed import sampling_speed
+    from genlab.checkpoints import resolve_device
+    from genlab.io import write_csv
+    params = _load_params(args.params)
+    if "multiscale" not in params["figures"]:
+        raise ConfigError(f"{args.params}: figures.multiscale is not set; add it (see params/README.md)")
+    settings = params["figures"]["multiscale"]
+    blocks = {name: params["models"][name] for name in settings["models"]}
+    write_csv(args.out, sampling_speed(blocks, settings["resolutions"], settings["speed_samples"],
+                                       settings["speed_repeats"], params["seed"],
+                                       resolve_device(params["device"]), progress=True))
+
+
 def cmd_cdsm_consistency(args):
     """One dataset of figures.cdsm_consistency: every estimator trained on n pairs, per n (CSV)."""
     from genlab.data import load_dataset
@@ -247,6 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--n", type=int, required=True)
     sub.add_argument("--out", required=True)
     sub = command("kde-curse", cmd_kde_curse, "KDE error against sample size and dimension (CSV)")
+    sub.add_argument("--out", required=True)
+    sub = command("sampling-speed", cmd_sampling_speed, "sampling seconds of figures.multiscale's models against "
+                  "resolution (CSV)")
     sub.add_argument("--out", required=True)
     sub = command("cdsm-consistency", cmd_cdsm_consistency, "conditional estimators' error against n (CSV)")
     sub.add_argument("--data", required=True, help="a conditional_mixture dataset file")

@@ -302,6 +302,39 @@ register(Figure(
     description="the Riemannian auto-encoder's learned variance spectrum and reconstruction error (table, figure)"))
 
 
+def _uniform_then_multiscale(params: dict[str, Any], block: dict[str, Any]) -> str | None:
+    families = [params["models"].get(model, {}).get("family") for model in block["models"]]
+    if families != ["diffusion", "multiscale"]:
+        return f"models: name a model of family diffusion, then one of family multiscale (got families {families})"
+    for model in block["models"]:
+        listed = [e for e in params["experiments"] if (e["dataset"], e["model"]) == (block["dataset"], model)]
+        if not (listed and {"fid", "cost"} <= set(listed[0]["metrics"])):
+            return f"the experiment {block['dataset']}/{model} must be listed with metrics fid and cost"
+    return None
+
+
+register(Figure(
+    "multiscale", "Multi-scale diffusion",
+    files={"multiscale": "Non-uniform (multi-scale) diffusion against uniform diffusion with the same U-Net design "
+                         "and sampler steps. Left: samples of each on {block[dataset]}, titled with FID and "
+                         "training seconds (the multi-scale model trained no longer). Right: seconds per 1000 "
+                         "samples of the two designs against image resolution (one grey channel, timed on this "
+                         "machine) and their ratio, the sampling speed-up."},
+    schema=_block_schema(
+        ["dataset", "models", "grid", "resolutions", "speed_samples", "speed_repeats"],
+        dataset={"type": "string"},
+        models={**NAMES, "minItems": 2, "maxItems": 2,
+                "description": "a model of family diffusion, then one of family multiscale"},
+        grid=GRID, resolutions={**SIZES, "description": "image sides the samplers are timed at (powers of two)"},
+        speed_samples={**COUNT, "description": "samples per timed run"},
+        speed_repeats={**COUNT, "description": "timed runs per resolution (the median is kept)"}),
+    reads=("fid", "cost"), samples=True, table=True,
+    inputs=lambda params: {"curves": [paths.analysis("sampling_speed", "csv")]},
+    check=_uniform_then_multiscale,
+    description="multi-scale against uniform diffusion: samples, FID at equal training time, speed-up against "
+                "resolution (table, figure)"))
+
+
 register(Figure(
     "training_curves", "Training",
     files={"training_curves": "The training loss of every experiment against the step (its train_log.csv; the loss "

@@ -35,6 +35,7 @@ CAPS = {
     "steps": 4, "corrector_steps": 1,  # samplers (a model's sampler, the sweep's step lists)
     "langevin_steps": 2, "sample_steps": 3, "buffer_size": 64, "importance_samples": 4,  # families
     "grid": 4, "sample_sizes": 200, "test_points": 50, "times": 4,  # figures
+    "resolutions": 32, "speed_samples": 2, "speed_repeats": 1,  # figures.multiscale's timing
 }
 TOLERANCES = ("rtol", "atol", "tolerance")
 

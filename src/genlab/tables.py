@@ -174,3 +174,14 @@ def rae_table(metric_files: list[str | Path]) -> pd.DataFrame:
                      "MSE at retained dim": result["mse_by_kept_dim"][kept - 1],
                      "MSE at true dim": result["mse_by_kept_dim"][truth - 1] if truth else None})
     return pd.DataFrame(rows)
+
+
+def speedup_table(speed: pd.DataFrame) -> pd.DataFrame:
+    """Per resolution: the uniform and the multi-scale design's seconds per 1000 samples and their ratio."""
+    wide = speed.pivot_table(index="resolution", columns="family", values="seconds_per_1000").reset_index()
+    nfe = speed.pivot_table(index="resolution", columns="family", values="nfe").reset_index()
+    return pd.DataFrame({"model": [f"{r}x{r}" for r in wide["resolution"]], "resolution": wide["resolution"],
+                         "NFE uniform": nfe["diffusion"], "NFE multi-scale": nfe["multiscale"],
+                         "uniform s / 1000 samples": wide["diffusion"],
+                         "multi-scale s / 1000 samples": wide["multiscale"],
+                         "speed-up": wide["diffusion"] / wide["multiscale"]})
