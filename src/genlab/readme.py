@@ -35,6 +35,8 @@ GEODESIC_ROWS = ["banana_single", "banana_squeezed", "banana_river"]
 GEODESIC_FLOWS = ["pullback_plain", "pullback_anisotropic", "pullback_isometric", "pullback"]
 RAE_COLUMNS = ["ambient dim", "true dim", "retained dim", "epsilon", "discarded variance share",
                "MSE at retained dim", "MSE at true dim"]
+MULTISCALE_COLUMNS = ["NFE uniform", "NFE multi-scale", "uniform s / 1000 samples", "multi-scale s / 1000 samples",
+                      "speed-up"]
 
 
 def _ordered(names: list[str], preferred: list[str], last: tuple[str, ...] = ()) -> list[str]:
@@ -148,9 +150,13 @@ def snapshot(root: str | Path = ".") -> dict[str, Any]:
     tables = [table for path in sorted((root / Path(paths.table("x", "json")).parent).glob("*.json"))
               if (table := _family_table(path, root)) is not None]
     analysis = {name: root / paths.analysis(name, "json")
-                for name in ("intrinsic_dim", "reconstructions", "pullback_geodesics", "rae")}
+                for name in ("intrinsic_dim", "multiscale", "reconstructions", "pullback_geodesics", "rae")}
     if analysis["intrinsic_dim"].exists():
         tables.append(_intrinsic_dim_table(analysis["intrinsic_dim"], root))
+    if analysis["multiscale"].exists():
+        tables.append(_rows_table(analysis["multiscale"], root, "Multi-scale against uniform diffusion: sampling "
+                                  "seconds and speed-up against image resolution (same U-Net design and NFE)",
+                                  [f"{2**i}x{2**i}" for i in range(1, 13)], MULTISCALE_COLUMNS, "image side"))
     cdsm = sorted((root / Path(paths.cdsm_curves("x")).parent).glob("*.csv"))
     if cdsm:
         tables.append(_cdsm_table(cdsm))
