@@ -328,7 +328,7 @@ def multiscale(panels: list[tuple[str, np.ndarray]], speed: pd.DataFrame, grid: 
     for ax in (cost, ratio):
         ax.set_xscale("log")
         ax.set_xticks(sides, labels=[str(r) for r in sides])
-        ax.minorticks_off()
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     fig.tight_layout()
     return fig
 
