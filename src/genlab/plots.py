@@ -306,9 +306,9 @@ def rae_spectra(results: list[tuple[str, dict]]):
     return fig
 
 
-def multiscale(panels: list[tuple[str, np.ndarray]], speed: pd.DataFrame, grid: int):
+def multiscale(panels: list[tuple[str, np.ndarray]], speed: pd.DataFrame, speedup: pd.DataFrame, grid: int):
     """Chapter 4: a sample grid per model (titled), then seconds per 1000 samples of each design against the
-    resolution (log-log) and the speed-up, their ratio."""
+    resolution (``speed``, log-log) and their ratio (``speedup``, genlab.tables.speedup_table)."""
     fig, axes = plt.subplots(1, len(panels) + 2, figsize=(3.2 * (len(panels) + 2), 3.4))
     for ax, (title, samples) in zip(axes, panels):
         draw_samples(ax, samples, grid)
@@ -319,9 +319,7 @@ def multiscale(panels: list[tuple[str, np.ndarray]], speed: pd.DataFrame, grid: 
         cost.plot(rows["resolution"], rows["seconds_per_1000"], marker="o", label=f"{model} ({rows['family'].iloc[0]})")
     cost.set(yscale="log", xlabel="image side (pixels)", ylabel="seconds / 1000 samples")
     cost.legend(fontsize=7)
-    from genlab.tables import speedup_table
-    table = speedup_table(speed)
-    ratio.plot(table["resolution"], table["speed-up"], marker="o", color="black")
+    ratio.plot(speedup["resolution"], speedup["speed-up"], marker="o", color="black")
     ratio.axhline(1.0, color="grey", linestyle=":")
     ratio.set(xlabel="image side (pixels)", ylabel="sampling speed-up (uniform / multi-scale)")
     sides = sorted(speed["resolution"].unique())
