@@ -188,8 +188,8 @@ def test_thesis_draws_grids_for_its_image_models_and_default_for_none():
                 drawn.add(f"{exp['dataset']}/{exp['model']}")
     assert drawn == {"digits/gan", "digits/wgan", "digits/vae", "digits/flow", "digits/ebm",
                      "digits/diffusion_vp_digits", "mnist/diffusion_vp", "mnist/gan", "mnist/wgan", "mnist/vae",
-                     "mnist/flow_mnist", "mnist/ebm", "cifar10/diffusion_vp", "digits/diffusion_unet",
-                     "digits/multiscale", "mnist28/diffusion_unet", "mnist28/multiscale"}
+                     "mnist/flow_mnist", "mnist/ebm", "cifar10/diffusion_vp", "mnist28/diffusion_unet",
+                     "mnist28/multiscale"}
     images = {plot for plot in live_logs(thesis)["plots"] if isinstance(plot, str)}  # dvc.yaml's image folders
     assert images == {f"results/{run}/{LIVE_DIR}/{IMAGES_DIR}" for run in drawn}
     default = cfg.load_params(REPO / "params" / "default.yaml")  # the CPU budget: no grids
