@@ -2,6 +2,7 @@
 convergence of the empirical CDSM minimiser, and the trained estimators' consistency (CDE) and bias
 (CDiffE); plus the conditional family's wiring on images."""
 
+import numpy
 import pytest
 import torch
 
@@ -104,25 +105,70 @@ def test_cde_is_consistent_and_cdiffe_is_biased(tmp_path):
     assert minimiser[0] > minimiser[1] > minimiser[2], minimiser
 
 
-@pytest.mark.parametrize("kind,condition_dim", [("label", 10), ("inpaint", 32), ("superres", 16)])
-def test_conditional_family_on_digits_conditions_and_samples(kind, condition_dim):
+@pytest.mark.parametrize("kind,condition_shape", [("label", (10,)), ("inpaint", (2, 8, 8)), ("superres", (1, 8, 8)),
+                                                  ("edges", (1, 8, 8))])
+@pytest.mark.parametrize("network", ["mlp", "unet"])
+def test_conditional_family_on_digits_conditions_and_samples(kind, condition_shape, network):
     import yaml
     params = yaml.safe_load(open("params/default.yaml"))
     data = make_dataset("digits", params["datasets"]["digits"], 0)
     block = {**params["models"]["cmde_label"], "condition": {"kind": kind}}
-    block["network"] = {**block["network"], "hidden": 16, "depth": 1}
+    block["network"] = ({**block["network"], "hidden": 16, "depth": 1} if network == "mlp" else
+                        {"kind": "unet", "channels": 8, "channel_mults": [1, 2], "blocks_per_level": 1,
+                         "embedding": 16, "attention": False})
     model = make_model(block, data.example_shape, data.meta)
     x, labels = torch.as_tensor(data.x_test[:4]), torch.as_tensor(data.y_test[:4])
     y = model.condition(x, labels)
-    assert y.shape == (4, condition_dim)
-    if kind == "inpaint":  # the top half is what is observed
-        torch.testing.assert_close(y.view(4, 4, 8), x[:, 0, :4])
-    if kind == "superres":
-        torch.testing.assert_close(y.view(4, 4, 4).mean((1, 2)), x.mean((1, 2, 3)))
+    assert y.shape == (4, *condition_shape)
+    if network == "unet":  # an image condition enters as input channels (the authors' cat(x_t, y)), a label as a vector
+        image = len(condition_shape) == 3
+        assert model.network.inp.in_channels == 1 + (condition_shape[0] if image else 0)
+        assert (model.network.cond is None) == image
     loss = model.loss({"x": x, "y": labels, "step": 0})["loss"]
     assert torch.isfinite(loss)
     samples = model.sample(4, torch.Generator().manual_seed(0), condition=y, name="euler_maruyama", steps=3)
     assert samples.shape == x.shape and torch.isfinite(samples).all()
+
+
+def _digits_model(name, **changes):
+    import yaml
+    params = yaml.safe_load(open("params/default.yaml"))
+    data = make_dataset("digits", params["datasets"]["digits"], 0)
+    return make_model({**params["models"][name], **changes}, data.example_shape, data.meta), data
+
+
+def test_diffused_condition_has_the_condition_sdes_kernel_and_leaves_the_mask_alone():
+    model, data = _digits_model("cmde_inpaint")
+    x = torch.as_tensor(data.x_test[:1]).expand(20000, -1, -1, -1)
+    y = model.condition(x, None, torch.Generator().manual_seed(0))
+    t = torch.full((len(x),), 0.7)
+    y_t = model.diffuse_condition(y, t, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(y_t[:, 1:], y[:, 1:])  # the mask channel is structure, not a value
+    alpha, sigma = model.condition_sde.marginal_coefficients(torch.tensor([0.7]))
+    noise = (y_t[:, :1] - alpha * y[:, :1]) / sigma  # standard normal if the kernel is the condition SDE's
+    assert abs(float(noise.mean())) < 0.01 and abs(float(noise.std()) - 1) < 0.01
+    cde, _ = _digits_model("cde_inpaint")
+    assert torch.equal(cde.diffuse_condition(y, t), y)  # CDE conditions on the clean y
+
+
+def test_vs_cmde_lowers_the_condition_noise_on_the_authors_schedule_and_samples_with_the_last_value():
+    from genlab.families.conditional import decreasing_sigma_max
+    start, target, reach = 8.0, 0.5, 500
+    assert decreasing_sigma_max(0, start, target, reach) == start
+    assert decreasing_sigma_max(reach, start, target, reach) == pytest.approx(target, rel=1e-12)
+    # hyperbolic: 1/sigma is affine in the step, so it keeps falling past the target
+    inverse = [1 / decreasing_sigma_max(s, start, target, reach) for s in (0, 250, 500, 750, 1000)]
+    assert numpy.allclose(numpy.diff(inverse), inverse[1] - inverse[0])
+    model, data = _digits_model("vs_cmde_superres")
+    x, labels = torch.as_tensor(data.x_test[:8]), torch.as_tensor(data.y_test[:8])
+    model.loss({"x": x, "y": labels, "step": 1000})
+    expected = decreasing_sigma_max(1000, start, target, reach)
+    assert float(model.condition_sigma_max) == pytest.approx(expected, rel=1e-12)
+    assert model.current_condition_sde().sigma_max == pytest.approx(expected, rel=1e-12)
+    assert "condition_sigma_max" in model.state_dict()  # saved with the checkpoint, averaged into the EMA copy
+    model.eval()
+    model.loss({"x": x, "y": labels, "step": 0})  # a validation pass does not move it
+    assert float(model.condition_sigma_max) == pytest.approx(expected, rel=1e-12)
 
 
 def test_conditional_family_config_errors():
@@ -131,8 +177,14 @@ def test_conditional_family_config_errors():
     data = make_dataset("digits", params["datasets"]["digits"], 0)
     with pytest.raises(ConfigError, match="cmde needs condition_sde"):
         make_model({**params["models"]["cmde_label"], "condition_sde": None}, data.example_shape, data.meta)
-    with pytest.raises(ConfigError, match="read by estimator cmde only"):
+    with pytest.raises(ConfigError, match="read by estimators cmde and vs_cmde only"):
         make_model({**params["models"]["cmde_label"], "estimator": "cde"}, data.example_shape, data.meta)
+    with pytest.raises(ConfigError, match="condition_schedule belongs to estimator vs_cmde"):
+        make_model({**params["models"]["vs_cmde_label"], "estimator": "cmde"}, data.example_shape, data.meta)
+    with pytest.raises(ConfigError, match="condition_sde.kind is 'vp', make it ve"):
+        make_model({**params["models"]["vs_cmde_label"], "condition_sde": {"kind": "vp", "beta_min": 0.1,
+                                                                             "beta_max": 20.0}},
+                   data.example_shape, data.meta)
     with pytest.raises(ConfigError, match="condition kind 'given' needs"):
         make_model({**params["models"]["cde"]}, data.example_shape, data.meta)
     model = make_model(params["models"]["cde_label"], data.example_shape, data.meta)

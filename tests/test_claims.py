@@ -77,13 +77,27 @@ def fake_results(root: Path) -> None:
         _csv(root / paths.cdsm_curves(dataset), [
             {"dataset": dataset, "estimator": name, "n": n, "t": t, "error": error * (0.5 if t < 0.5 else 1.5)}
             for name, errors in estimators.items() for n, error in zip(SIZES, errors) for t in TIMES])
-    conditional = {"label": {"cde": (0.84, 94, None), "cmde": (0.81, 97, None), "cdiffe": (0.09, 184, None)},
-                   "inpaint": {"cde": (None, 40, 14.2), "cmde": (None, 42, 13.9), "cdiffe": (None, 90, 10.1)},
-                   "superres": {"cde": (None, 30, 14.6), "cmde": (None, 31, 14.3), "cdiffe": (None, 80, 11.0)}}
-    _write(root / paths.analysis("conditional_generation", "json"), {
-        f"{estimator}_{task}": {"task": task, "estimator": estimator.upper(), "class agreement": agreement,
-                                "FID": fid, "PSNR (dB)": psnr, "SSIM": 0.7}
-        for task, rows in conditional.items() for estimator, (agreement, fid, psnr) in rows.items()})
+    # the default run's conditional tables (results/analysis/conditional_<task>.json; rows dataset/model):
+    # (class agreement, FID, PSNR, consistency PSNR) per estimator
+    conditional = {
+        ("label", "digits", ""): {"cde": (0.82, 108, 11.5, None), "cdiffe": (0.13, 190, 9.5, None),
+                                  "cmde": (0.80, 131, 11.4, None), "vs_cmde": (0.78, 138, 11.3, None)},
+        ("inpaint", "digits", ""): {"cde": (0.71, 91, 10.9, 17.3), "cdiffe": (0.28, 217, 9.3, 12.4),
+                                    "cmde": (0.69, 90, 10.7, 16.9), "vs_cmde": (0.68, 92, 10.7, 16.6)},
+        ("superres", "digits", ""): {"cde": (0.80, 78, 14.9, 26.7), "cdiffe": (0.43, 219, 11.7, 18.6),
+                                     "cmde": (0.78, 87, 14.7, 26.9), "vs_cmde": (0.78, 86, 14.6, 26.6)},
+        ("superres", "mnist28", "28"): {"cde": (0.83, 8.7, 16.2, 27.7), "cdiffe": (0.28, 45.8, 11.1, 16.5),
+                                        "cmde": (0.80, 8.9, 16.0, 26.9), "vs_cmde": (0.80, 9.0, 15.9, 27.2)},
+        ("edges", "digits", ""): {"cde": (0.66, 107, 13.8, 8.4), "cdiffe": (0.22, 223, 10.7, 5.5),
+                                  "cmde": (0.63, 112, 13.6, 8.1), "vs_cmde": (0.63, 112, 13.4, 8.0)}}
+    tables = {}
+    for (task, dataset, suffix), rows in conditional.items():
+        tables.setdefault(task, {}).update({
+            f"{dataset}/{estimator}_{task}{suffix}": {"task": task, "estimator": estimator, "class agreement": agreement,
+                                                      "FID": fid, "PSNR (dB)": psnr, "consistency PSNR (dB)": consistent}
+            for estimator, (agreement, fid, psnr, consistent) in rows.items()})
+    for task, rows in tables.items():
+        _write(root / paths.analysis(f"conditional_{task}", "json"), rows)
     _write(root / paths.analysis("reconstructions", "json"), {
         "vae": {"latent dim": 16, "MSE": 0.0261, "PSNR (dB)": 22.5, "SSIM": 0.909, "FID of reconstructions": 8.58,
                 "linear probe accuracy": 0.958},
@@ -313,6 +327,12 @@ EXPECTED = {  # verdicts on the default run's numbers (README): what the README'
     "cde_consistent_gaussian": gc.HOLDS, "cde_consistent_mixture": gc.HOLDS, "cdiffe_plateau_gaussian": gc.HOLDS,
     "cdiffe_plateau_mixture": gc.HOLDS, "cdsm_error_ordering_mixture": gc.HOLDS,
     "label_cdiffe_worst": gc.HOLDS, "inpaint_cmde_on_par_psnr": gc.HOLDS, "superres_cmde_on_par_psnr": gc.HOLDS,
+    "superres_vs_cmde_on_par_psnr": gc.HOLDS, "inpaint_vs_cmde_on_par_psnr": gc.HOLDS,
+    "superres_cdiffe_worst_fid": gc.HOLDS, "inpaint_cdiffe_worst_fid": gc.HOLDS, "inpaint_cdiffe_worst_psnr": gc.HOLDS,
+    "superres_cmde_fid_at_most_cde": gc.DIFFERS, "superres_cdiffe_least_consistent": gc.HOLDS,
+    "superres28_cdiffe_worst_fid": gc.HOLDS, "superres28_cmde_on_par_psnr": gc.HOLDS,
+    "edges_cdiffe_collapses": gc.HOLDS, "superres32_cdiffe_worst_fid": gc.NOT_RUN,
+    "inpaint32_cdiffe_worst_psnr": gc.NOT_RUN, "edges32_cdiffe_collapses": gc.NOT_RUN,
     "scorevae_perceptual_quality": gc.HOLDS,
     "geodesic_single_paper": gc.DIFFERS, "geodesic_squeezed_paper": gc.HOLDS, "geodesic_river_paper": gc.DIFFERS,
     "geodesic_single_beats_ablations": gc.HOLDS, "geodesic_squeezed_beats_ablations": gc.HOLDS,
@@ -390,7 +410,8 @@ def test_readme_round_trip(tmp_path):
     assert "old tables" not in text
     titles = [table["title"] for table in snap["tables"]]
     assert titles[:2] == ["Generative families on digits", "Generative families on ring"]
-    assert len(titles) == 8  # digits, ring, ID, CDSM, ScoreVAE, geodesics, RAE, claims
+    assert len(titles) == 12  # digits, ring, ID, CDSM, four conditional tasks, ScoreVAE, geodesics, RAE, claims
+    assert "| mnist28/cdiffe_superres28 | 11.1 |" in text  # a conditional row, in the table file's order
     # values straight from the results, rounded to 3 significant digits
     assert "| diffusion_vp | 8.90 | 2.50 | 81 | 1.59 | 156 |" in text
     assert "| flow_toy | 1.25 | 1.25 | 1 | 0.00800 |" in text  # the gap to the truth, which rounding would hide

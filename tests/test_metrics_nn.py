@@ -74,6 +74,33 @@ def test_fid_is_torchmetrics_fid_to_the_last_bit():
     assert frechet_distance(real, fake, classifier, batch_size=100) == float(library.compute())
 
 
+
+def test_joint_fid_of_features_is_the_reference_frechet_distance_of_the_concatenated_features():
+    from genlab.metrics.fid import frechet_distance_of_features
+    generator = torch.Generator().manual_seed(2)
+    condition = torch.randn(500, 6, generator=generator)
+    truth = condition @ torch.randn(6, 6, generator=generator) + 0.1 * torch.randn(500, 6, generator=generator)
+    sample = torch.randn(500, 6, generator=generator)  # right marginal scale, no dependence on the condition
+    real, fake = torch.cat([condition, truth], 1), torch.cat([condition, sample], 1)
+    ours = frechet_distance_of_features(real, fake)
+    assert ours == pytest.approx(_reference_fid(real.double().numpy(), fake.double().numpy()), rel=1e-6)
+    assert frechet_distance_of_features(real, real) == pytest.approx(0, abs=1e-6)
+
+
+def test_region_psnr_and_feature_distance_of_the_conditional_metric():
+    from genlab.evaluation.conditional import feature_distance, psnr_of, region_mse
+    truth = torch.zeros(2, 1, 4, 4)
+    estimate = truth.clone()
+    estimate[:, :, :2, :2] = 0.5  # wrong only in the top-left quarter
+    hidden = torch.zeros(2, 1, 4, 4, dtype=torch.bool)
+    hidden[:, :, :2, :] = True  # the top half
+    torch.testing.assert_close(region_mse(estimate, truth), torch.full((2,), 0.25 / 4, dtype=torch.float64))
+    torch.testing.assert_close(region_mse(estimate, truth, hidden), torch.full((2,), 0.25 / 2, dtype=torch.float64))
+    torch.testing.assert_close(psnr_of(torch.tensor([0.04]), 2.0), torch.tensor([20.0]))  # 10 log10(4 / 0.04)
+    features = torch.randn(5, 8)
+    torch.testing.assert_close(feature_distance(features, 3 * features), torch.zeros(5, dtype=torch.float64))
+    torch.testing.assert_close(feature_distance(features, -features), torch.full((5,), 4.0, dtype=torch.float64))
+
 @pytest.mark.parametrize("sde", [VPSDE(), VESDE(0.01, 50.0)], ids=["VP", "VE"])
 def test_importance_sampled_time_is_unbiased(sde):
     """E_q[lambda/sigma^2 / q * h(t)] = int lambda/sigma^2 h dt for the likelihood weighting."""

@@ -88,7 +88,8 @@ def test_every_family_figure_and_analysis_has_its_output(miniature):
     family, the autoencoders' and the geodesics' analyses, the reproduction report's verdicts."""
     for figure in ("family_samples", "mode_collapse", "reconstructions", "kde_curse", "pullback_geodesics",
                    "rae_spectra", "training_curves", "intrinsic_dim_spectra", "cdsm_consistency",
-                   "conditional_generation", "diffusion_samples", "fid_vs_nfe"):
+                   "conditional_label", "conditional_inpaint", "conditional_superres", "conditional_edges",
+                   "diffusion_samples", "fid_vs_nfe"):
         assert (miniature / f"figures/{figure}.png").read_bytes()[:4] == b"\x89PNG", figure
     # one row per family; what a family cannot have is n/a, never a number
     rows = json.loads((miniature / "results/tables/digits.json").read_text())

@@ -88,7 +88,8 @@ def cmd_evaluate(args):
             continue
         result = {"experiment": exp.name, "family": exp.family, **result}
         write_metrics(out, result, config_hash=exp.hash, seed=exp.seed, wall_time_s=time.perf_counter() - started)
-        log.info("%s %s: %s", exp.name, name, json.dumps(result, default=str))
+        numbers = {key: value for key, value in result.items() if key != "examples"}  # images stay in the file
+        log.info("%s %s: %s", exp.name, name, json.dumps(numbers, default=str))
 
 
 def cmd_sample(args):

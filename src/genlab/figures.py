@@ -46,11 +46,13 @@ class Figure:
     inputs: Callable[[dict[str, Any]], dict[str, list[str]]] | None = None
     check: Callable[[dict[str, Any], dict[str, Any]], str | None] | None = None
     runs_of: Callable[[dict[str, Any]], list[tuple[str, str]]] | None = None
+    notebook_name: str | None = None
     description: str = field(default="", compare=False)
 
     @property
     def notebook(self) -> str:
-        return f"notebooks/{self.name}.ipynb"
+        """notebooks/{name}.ipynb, or a notebook several figures share (``notebook_name``)."""
+        return f"notebooks/{self.notebook_name or self.name}.ipynb"
 
     def runs(self, params: dict[str, Any]) -> list[tuple[str, str]]:
         """The (dataset, model) experiments the figure draws."""
@@ -266,16 +268,47 @@ register(Figure(
     check=_cdsm_references,
     description="error of the conditional estimators to the analytic conditional score against n"))
 
-register(Figure(
-    "conditional_generation", "CDSM",
-    files={"conditional_generation": "Conditional generation on {block[dataset]} with the three CDSM estimators: "
-                                     "class-conditional sampling, inpainting of the bottom half and 2x "
-                                     "super-resolution. PSNR/SSIM against the held-out image, FID of the samples, "
-                                     "and the share of samples the feature net puts in the held-out example's "
-                                     "class."},
-    schema=_block_schema(["dataset", "models"], dataset={"type": "string"}, models=NAMES),
-    reads=("conditional",), table=True,
-    description="class-conditional sampling, inpainting and super-resolution per CDSM estimator (table, figure)"))
+CONDITIONAL_TASKS = {
+    "label": "class-conditional sampling",
+    "inpaint": "inpainting of one random square hiding 25% of the image",
+    "superres": "super-resolution from the average-pooled image",
+    "edges": "edge -> digit translation from the Canny edge map",
+}
+
+
+def _task_runs(task: str) -> Callable[[dict[str, Any]], list[tuple[str, str]]]:
+    def runs(params: dict[str, Any]) -> list[tuple[str, str]]:
+        block = params["figures"][f"conditional_{task}"]
+        return [(dataset, model) for dataset, models in block["runs"].items() for model in models]
+    return runs
+
+
+def _task_models(task: str) -> Callable[[dict[str, Any], dict[str, Any]], str | None]:
+    def check(params: dict[str, Any], block: dict[str, Any]) -> str | None:
+        for models in block["runs"].values():
+            for model in models:
+                model_block = params["models"].get(model, {})
+                if model_block.get("family") != "conditional" or model_block["condition"]["kind"] != task:
+                    return f"runs: {model!r} must be a model of family conditional with condition {{kind: {task}}}"
+        return None
+    return check
+
+
+for _task, _what in CONDITIONAL_TASKS.items():
+    register(Figure(
+        f"conditional_{_task}", "CDSM",
+        files={f"conditional_{_task}": f"Conditional generation, {_what}, per CDSM estimator and dataset: held-out "
+                                        f"images, the condition, and two draws per condition. The table (one row "
+                                        f"per dataset and estimator, the paper's CelebA-HQ / edges2shoes values "
+                                        f"beside) gives PSNR and SSIM against the held-out image, consistency of "
+                                        f"the condition's operator applied to the sample, diversity over draws, "
+                                        f"FID and joint FID on the feature net, and its perceptual distance."},
+        schema=_block_schema(["runs"], runs={"type": "object", "minProperties": 1,
+                                             "additionalProperties": NAMES,
+                                             "description": "dataset -> the conditional models drawn on it"}),
+        reads=("conditional",), table=True, runs_of=_task_runs(_task), check=_task_models(_task),
+        notebook_name="conditional_generation",
+        description=f"{_what} per CDSM estimator and dataset, beside the paper's values (table, figure)"))
 
 register(Figure(
     "pullback_geodesics", "Pullback geometry",

@@ -246,17 +246,23 @@ def cdsm_consistency(curves: pd.DataFrame):
 
 
 def conditional_generation(results: list[tuple[str, dict]]):
-    """One row per experiment: held-out images, what the condition shows, and the conditional samples."""
-    fig, axes = plt.subplots(len(results), 3, figsize=(9, 0.45 * len(results) + 0.4), squeeze=False)
+    """One row per experiment: held-out images, what the condition shows, and two draws per condition (the
+    spread between draws is the estimator's diversity)."""
+    columns = (("truth", "held-out"), ("observed", "condition"), ("draw 1", "draw 1"), ("draw 2", "draw 2"))
+    fig, axes = plt.subplots(len(results), len(columns), figsize=(11, 0.6 * len(results) + 0.5), squeeze=False)
     for row, (name, result) in enumerate(results):
-        for col, key in enumerate(("truth", "observed", "sample")):
-            images = np.asarray(result["examples"][key])  # (N, 1, H, W) in [-1, 1], shown side by side
+        examples = result["examples"]
+        draws = np.asarray(examples["draws"])  # (examples, up to 2 draws, C, H, W)
+        panels = {"truth": np.asarray(examples["truth"]), "observed": np.asarray(examples["observed"]),
+                  "draw 1": draws[:, 0], "draw 2": draws[:, -1]}
+        for col, (key, title) in enumerate(columns):
+            images = panels[key]  # (N, 1, H, W) in [-1, 1], shown side by side
             axes[row, col].imshow(np.concatenate(list(np.clip((images[:, 0] + 1) / 2, 0, 1)), 1),
                                   cmap="gray_r", vmin=0, vmax=1)
             axes[row, col].set_xticks([])
             axes[row, col].set_yticks([])
             if row == 0:
-                axes[row, col].set_title({"truth": "held-out", "observed": "condition", "sample": "sample"}[key])
+                axes[row, col].set_title(title)
         axes[row, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
     fig.tight_layout()
     return fig

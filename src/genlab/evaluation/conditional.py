@@ -1,5 +1,6 @@
-"""Conditional generation (CDSM estimators): one sample per held-out condition, scored against the held-out
-example it came from."""
+"""Conditional generation (CDSM estimators) scored as the CDSM paper scores it (Batzolis et al., arXiv
+2111.13606; GBATZOLIS/conditional_score_diffusion, evaluation.py and lightning_callbacks/PairedCallback.py):
+several draws per held-out condition, against the held-out example the condition came from."""
 
 from __future__ import annotations
 
@@ -12,41 +13,103 @@ from tqdm import tqdm
 from genlab.errors import NumericsError
 from genlab.evaluation.registry import Run, metric
 from genlab.generation import seeded_generator
-from genlab.metrics.fid import frechet_distance
-from genlab.metrics.image import psnr, ssim, value_range
+from genlab.metrics.feature_net import FeatureExtractor
+from genlab.metrics.fid import frechet_distance, frechet_distance_of_features
+from genlab.metrics.image import ssim, value_range
+
+
+def region_mse(estimate: torch.Tensor, truth: torch.Tensor, region: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-example mean squared error over ``region`` (a (B, 1, H, W) bool mask; None: every pixel)."""
+    squared = (estimate.double() - truth.double()).pow(2)
+    if region is None:
+        return squared.flatten(1).mean(1)
+    weight = region.expand_as(squared).double()
+    return (squared * weight).flatten(1).sum(1) / weight.flatten(1).sum(1)
+
+
+def psnr_of(mse: torch.Tensor, peak: float) -> torch.Tensor:
+    return 10 * torch.log10(peak**2 / mse)
+
+
+def feature_distance(estimate_features: torch.Tensor, truth_features: torch.Tensor) -> torch.Tensor:
+    """Per-example perceptual distance, LPIPS' recipe on the feature net: the squared distance between the
+    unit-normalised feature vectors (0 for equal features, at most 4)."""
+    unit = [f.double() / f.double().norm(dim=1, keepdim=True).clamp_min(1e-12) for f in (estimate_features,
+                                                                                        truth_features)]
+    return (unit[0] - unit[1]).pow(2).sum(1)
 
 
 @metric("conditional", settings=("conditional",), feature_net="always", requires={"condition"},
         datasets=("images",))
 @torch.no_grad()
 def conditional(run: Run) -> dict[str, Any]:
-    """Conditional generation on held-out examples, one sample per condition: PSNR and SSIM against the
-    held-out image (for inpainting the whole image; the observed half counts too), FID of the samples,
-    and how often the feature net gives a sample the held-out example's class (for class-conditional
-    sampling, the class asked for). A few (truth, observed, sample) triples come along for figures."""
+    """Conditional generation on held-out examples, ``draws`` samples per condition: PSNR (for inpainting over
+    the hidden square only) and SSIM against the held-out image, consistency (PSNR of A(sample) against
+    A(truth): the low-resolution image, the observed pixels, the edge map), diversity (per-pixel std over the
+    draws, 0-255), FID of the samples against the held-out images and joint FID of (condition, sample) pairs
+    (features of both concatenated; each per draw, mean and standard deviation over the draws), the feature net's perceptual distance, and
+    how often the feature net gives a sample the held-out example's class. A few (truth, condition, draws)
+    come along for figures."""
     model, dataset, settings = run.model, run.dataset, run.settings("conditional")
+    task, draws = model.task, settings.get("draws", 5)
     x = torch.as_tensor(dataset.x_test[: settings["n_examples"]])
     labels = torch.as_tensor(dataset.y_test[: settings["n_examples"]])
+    y = model.condition(x, labels, torch.Generator().manual_seed(run.seed))  # the inpainting squares, seeded
     generator = seeded_generator(model, run.seed)
     batch = settings["batch_size"]
     started = time.perf_counter()
-    samples = torch.cat([model.sample(len(x[i:i + batch]), generator, condition=model.condition(x[i:i + batch],
-                                                                                                  labels[i:i + batch])).cpu()
-                         for i in tqdm(range(0, len(x), batch), desc=f"conditional {run.exp.name}", leave=False)])
+    samples = torch.stack([
+        torch.cat([model.sample(len(x[i:i + batch]), generator, condition=y[i:i + batch]).cpu()
+                   for i in range(0, len(x), batch)])
+        for _ in tqdm(range(draws), desc=f"conditional {run.exp.name}", leave=False)])
     seconds = time.perf_counter() - started
     if not torch.isfinite(samples).all():
         raise NumericsError(f"{run.exp.name}: conditional samples contain NaN/inf; the model diverged")
-    samples = samples.clamp(*value_range(dataset))
-    mse, peak_snr = psnr(samples, x, dataset)
-    structural = ssim(samples, x, dataset)
+    low, high = value_range(dataset)
+    samples = samples.clamp(low, high)
+    hidden = task.hidden(y)
+    peak_snr = torch.stack([psnr_of(region_mse(draw, x, hidden), high - low) for draw in samples])
+    structural = torch.stack([ssim(draw, x, dataset) for draw in samples])
     classifier = run.classifier.cpu()
-    predicted = classifier.predict(samples)
+    features = FeatureExtractor(classifier)
+    truth_features = features(x)
+    sample_features = [features(draw) for draw in samples]
+    predicted = torch.stack([classifier.predict(draw) for draw in samples])
+    result = {"task": task.kind, "estimator": model.estimator, "n_examples": len(x), "draws": draws,
+              "psnr": float(peak_snr.mean()), "psnr_sem": float(peak_snr.mean(0).std() / len(x) ** 0.5),
+              "psnr_region": "hidden square" if hidden is not None else "whole image",
+              "ssim": float(structural.mean()),
+              "diversity": float(samples.std(0).mean() * 255 / (high - low)) if draws > 1 else None,
+              "feature_distance": float(torch.stack([feature_distance(f, truth_features)
+                                                     for f in sample_features]).mean()),
+              "class_agreement": float((predicted == labels).double().mean()),
+              **_mean_and_spread("fid", [frechet_distance(x, draw, classifier, 1000) for draw in samples]),
+              "consistency_psnr": None, "joint_fid": None, "joint_fid_std": None,
+              "seconds_per_sample": seconds / (draws * len(x))}
+    if task.is_image:
+        shown_features = features(task.shown(y))
+        truth_measure, region = task.measure(x, y)
+        measure_peak = 1.0 if task.kind == "edges" else high - low
+        # PSNR of the MSE pooled over the examples: an edge map can match exactly (an infinite per-example PSNR)
+        result["consistency_psnr"] = _mean([float(psnr_of(region_mse(task.measure(draw, y)[0], truth_measure,
+                                                                     region).mean(), measure_peak))
+                                            for draw in samples])
+        real_pairs = torch.cat([shown_features, truth_features], 1)
+        result.update(_mean_and_spread("joint_fid", [
+            frechet_distance_of_features(real_pairs, torch.cat([shown_features, f], 1)) for f in sample_features]))
     shown = min(8, len(x))
-    return {"task": model.condition_options["kind"], "estimator": model.estimator, "n_examples": len(x),
-            "psnr": float(peak_snr.mean()), "psnr_sem": float(peak_snr.std() / len(peak_snr) ** 0.5),
-            "mse": float(mse.mean()), "ssim": float(structural.mean()),
-            "class_agreement": float((predicted == labels).double().mean()),
-            "fid": frechet_distance(torch.as_tensor(dataset.x_train), samples, classifier, 1000),
-            "seconds_per_sample": seconds / len(x),
-            "examples": {"truth": x[:shown].tolist(), "observed": model.observed(x[:shown]).tolist(),
-                         "sample": samples[:shown].tolist()}}
+    observed = task.shown(y[:shown]) if task.is_image else x[:shown]  # a label is drawn as the example
+    result["examples"] = {"truth": x[:shown].tolist(), "observed": observed.tolist(),
+                          "sample": samples[0, :shown].tolist(),
+                          "draws": samples[:2, :shown].transpose(0, 1).tolist()}  # (examples, <= 2 draws, ...)
+    return result
+
+
+def _mean(values: list[float]) -> float:
+    return float(sum(values) / len(values))
+
+
+def _mean_and_spread(name: str, values: list[float]) -> dict[str, float | None]:
+    """{name: mean over draws, name_std: their standard deviation} (the paper reports both)."""
+    spread = float(torch.tensor(values, dtype=torch.float64).std()) if len(values) > 1 else None
+    return {name: _mean(values), f"{name}_std": spread}

@@ -1,5 +1,5 @@
 """Conditional score models trained by conditional denoising score matching (CDSM, seed eq. 1.2): the
-three estimators of the conditional score grad_x log p(x_t | y) that the thesis compares.
+estimators of the conditional score grad_x log p(x_t | y) that the thesis compares.
 
 - ``cde``: s(x_t, y, t), only x diffused and y clean. Its CDSM minimiser is the conditional score: the
   estimator whose consistency the thesis proves.
@@ -13,11 +13,16 @@ Why only the x-block of the joint DSM loss is trained for cdiffe/cmde: the x-blo
 minimiser is the regression E[z_x | x_t, y_t], independent of the y-block, which would train an output
 no estimator uses. The minimiser that matters is unchanged and the network stays the CDE one.
 
-What the model is conditioned on (``condition.kind``), computed from a batch {x, y}:
-- ``label``: the one-hot class y;
-- ``given``: the dataset's condition vectors y (synthetic conditional data, e.g. conditional_mixture);
-- ``inpaint``: the top half of the image (the bottom half is generated);
-- ``superres``: the image average-pooled by ``factor`` (2: 8x8 digits from 4x4)."""
+And:
+- ``vs_cmde``: cmde whose condition SDE's sigma_max is lowered during training (the authors' VS-CMDE,
+  GBATZOLIS/conditional_score_diffusion, lightning_callbacks ``decreasing_variance_configuration``): from
+  ``condition_sde.sigma_max`` at step 0 along the hyperbola x_k y_k y_0 / (x (y_0 - y_k) + x_k y_k), which
+  reaches ``condition_schedule.target`` at ``reach_target_steps`` and keeps falling; the value of the last
+  training step is kept in a buffer (saved, averaged into the EMA copy) and used for sampling.
+
+What the model is conditioned on (``condition.kind``) is a task of genlab.data.tasks: the class label, given
+vectors, or an image degradation (random-square inpainting, super-resolution, Canny edges). An image condition
+goes into a U-Net as extra input channels and into an MLP flattened."""
 
 from __future__ import annotations
 
@@ -25,15 +30,19 @@ import math
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
+from genlab.data.tasks import make_task
 from genlab.diffusion.losses import dsm_loss
-from genlab.diffusion.sde import make_sde
+from genlab.diffusion.sde import VESDE, make_sde
 from genlab.errors import ConfigError
 from genlab.families.diffusion import DiffusionModel
 
-ESTIMATORS = ("cde", "cdiffe", "cmde")
-CONDITIONS = ("label", "given", "inpaint", "superres")
+ESTIMATORS = ("cde", "cdiffe", "cmde", "vs_cmde")
+
+
+def decreasing_sigma_max(step: int, start: float, target: float, reach_target_steps: int) -> float:
+    """The authors' ``get_reduction_fn``: start at step 0, target at reach_target_steps, hyperbolic decay."""
+    return reach_target_steps * target * start / (step * (start - target) + reach_target_steps * target)
 
 
 class ConditionalDiffusion(DiffusionModel):
@@ -41,38 +50,39 @@ class ConditionalDiffusion(DiffusionModel):
     has_likelihood = False
 
     def __init__(self, example_shape, estimator: str, condition: dict, sde: dict, network: dict, loss: dict,
-                 sampler: dict, condition_dim: int, condition_sde: dict | None = None):
+                 sampler: dict, meta: dict[str, Any], condition_sde: dict | None = None,
+                 condition_schedule: dict | None = None):
         if estimator not in ESTIMATORS:
             raise ConfigError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
-        if estimator == "cmde" and condition_sde is None:
-            raise ConfigError("estimator cmde needs condition_sde, e.g. {kind: ve, sigma_min: 0.01, sigma_max: 0.5}")
-        if estimator != "cmde" and condition_sde is not None:
-            raise ConfigError(f"condition_sde is read by estimator cmde only; remove it from this {estimator} block")
+        slower = estimator in ("cmde", "vs_cmde")
+        if slower and condition_sde is None:
+            raise ConfigError(f"estimator {estimator} needs condition_sde, e.g. {{kind: ve, sigma_min: 0.01, "
+                              f"sigma_max: 0.5}}")
+        if not slower and condition_sde is not None:
+            raise ConfigError(f"condition_sde is read by estimators cmde and vs_cmde only; remove it from this "
+                              f"{estimator} block")
+        if (estimator == "vs_cmde") != (condition_schedule is not None):
+            raise ConfigError("condition_schedule belongs to estimator vs_cmde, and vs_cmde needs one: "
+                              "{target: 0.5, reach_target_steps: N}")
+        if estimator == "vs_cmde" and condition_sde["kind"] != "ve":
+            raise ConfigError(f"estimator vs_cmde lowers a VE condition SDE's sigma_max; condition_sde.kind is "
+                              f"{condition_sde['kind']!r}, make it ve")
+        task = make_task(condition, example_shape, meta)
+        image = task.is_image and network["kind"] == "unet"
         super().__init__(example_shape, sde, network, loss, sampler, likelihood={"method": "none"},
-                         cond_dim=condition_dim)
-        self.estimator, self.condition_options, self.condition_dim = estimator, dict(condition), condition_dim
-        self.condition_sde = make_sde(condition_sde) if estimator == "cmde" else self.sde
+                         cond_dim=0 if image else math.prod(task.shape),
+                         cond_channels=task.shape[0] if image else 0)
+        self.estimator, self.task, self.image_condition = estimator, task, image
+        self.condition_options = {"kind": task.kind, **task.options}
+        self.condition_sde = make_sde(condition_sde) if slower else self.sde
+        self.condition_schedule = dict(condition_schedule or {})
+        if estimator == "vs_cmde":
+            self.register_buffer("condition_sigma_max", torch.tensor(float(condition_sde["sigma_max"]),
+                                                                     dtype=torch.float64))
 
     @classmethod
     def from_config(cls, example_shape, options: dict[str, Any], meta: dict[str, Any]):
-        condition = options["condition"]
-        kind, dim = condition["kind"], math.prod(example_shape)
-        if kind == "label":
-            if "classes" not in meta:
-                raise ConfigError(f"condition kind 'label' needs a labelled dataset; {meta.get('name')} has none")
-            condition_dim = meta["classes"]
-        elif kind == "given":
-            if "condition_dim" not in meta:
-                raise ConfigError(f"condition kind 'given' needs a dataset with condition vectors (kind "
-                                  f"conditional_mixture); {meta.get('name')} has none")
-            condition_dim = meta["condition_dim"]
-        elif kind == "inpaint":
-            condition_dim = dim // 2
-        elif kind == "superres":
-            condition_dim = dim // condition.get("factor", 2) ** 2
-        else:
-            raise ConfigError(f"condition kind must be one of {CONDITIONS}, got {kind!r}")
-        return cls(example_shape, condition_dim=condition_dim, **options)
+        return cls(example_shape, meta=meta, **options)
 
     @property
     def likelihood_kind(self) -> str:
@@ -81,53 +91,51 @@ class ConditionalDiffusion(DiffusionModel):
     def log_likelihood(self, x, generator=None):
         return None
 
-    def condition(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        """The condition y (B, condition_dim) of examples x with their dataset labels/condition vectors."""
-        kind = self.condition_options["kind"]
-        if kind == "label":
-            return F.one_hot(labels.long(), self.condition_dim).to(x.dtype)
-        if kind == "given":
-            return labels.to(x.dtype).flatten(1)
-        if kind == "inpaint":
-            return x[..., : x.shape[-2] // 2, :].flatten(1)
-        return F.avg_pool2d(x, self.condition_options.get("factor", 2)).flatten(1)
+    def condition(self, x: torch.Tensor, labels: torch.Tensor | None,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+        """The condition y of examples x with their dataset labels/condition vectors (a random inpainting
+        square is drawn from ``generator``)."""
+        return self.task.condition(x, labels, generator)
 
-    def observed(self, x: torch.Tensor) -> torch.Tensor:
-        """What the condition shows of x, drawn as an image (the missing half / the low resolution grey),
-        for figures; for label/given conditions, x itself."""
-        kind = self.condition_options["kind"]
-        if kind == "inpaint":
-            shown = x.clone()
-            shown[..., x.shape[-2] // 2:, :] = -1.0
-            return shown
-        if kind == "superres":
-            factor = self.condition_options.get("factor", 2)
-            return F.interpolate(F.avg_pool2d(x, factor), scale_factor=factor, mode="nearest")
-        return x
+    def current_condition_sde(self):
+        """The condition's SDE now: for vs_cmde a VE SDE at the sigma_max of the last training step."""
+        if self.estimator != "vs_cmde":
+            return self.condition_sde
+        return VESDE(self.condition_sde.sigma_min, float(self.condition_sigma_max))
 
     def diffuse_condition(self, y: torch.Tensor, t: torch.Tensor, generator=None) -> torch.Tensor:
-        """y for cde; y_t from the condition's forward process for cdiffe/cmde."""
+        """y for cde; y_t from the condition's forward process for the others (only the values: inpainting's
+        mask channel stays as it is)."""
         if self.estimator == "cde":
             return y
-        noise = torch.randn(y.shape, generator=generator, dtype=y.dtype, device=y.device)
-        return self.condition_sde.perturb(y, t, noise)
+        values = y[:, : self.task.value_channels] if self.task.is_image else y
+        noise = torch.randn(values.shape, generator=generator, dtype=y.dtype, device=y.device)
+        diffused = self.current_condition_sde().perturb(values, t, noise)
+        return torch.cat([diffused, y[:, values.shape[1]:]], dim=1) if self.task.is_image else diffused
+
+    def _eps_given(self, x_t: torch.Tensor, t: torch.Tensor, y_t: torch.Tensor) -> torch.Tensor:
+        return self.eps(x_t, t, y_t if self.image_condition else y_t.flatten(1))
 
     def conditional_score(self, x_t: torch.Tensor, t: torch.Tensor, y: torch.Tensor, generator=None):
         """The estimator's conditional score at (x_t, y, t), as used for sampling."""
-        return self.score(x_t, t, self.diffuse_condition(y, t, generator))
+        y_t = self.diffuse_condition(y, t, generator)
+        return self.score(x_t, t, y_t if self.image_condition else y_t.flatten(1))
 
     def loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        if self.estimator == "vs_cmde" and self.training:
+            self.condition_sigma_max.fill_(decreasing_sigma_max(
+                int(batch["step"]), self.condition_sde.sigma_max, self.condition_schedule["target"],
+                self.condition_schedule["reach_target_steps"]))
         y = self.condition(batch["x"], batch["y"])
-        loss = dsm_loss(lambda x_t, t, y: self.eps(x_t, t, self.diffuse_condition(y, t)), self.sde, batch["x"],
-                        self.time_sampler, y)
+        loss = dsm_loss(lambda x_t, t, y: self._eps_given(x_t, t, self.diffuse_condition(y, t)), self.sde,
+                        batch["x"], self.time_sampler, y)
         return {"loss": loss.mean()}
 
     def sample(self, n, generator=None, condition: torch.Tensor | None = None, **options):
-        """Samples of x given ``condition`` (n, condition_dim), one per row; sampler options as for the
+        """Samples of x given ``condition`` (n, *condition shape), one per row; sampler options as for the
         unconditional family."""
         if condition is None:
             raise ConfigError("a conditional model samples given a condition: use the metric 'conditional'")
         condition = condition.to(self.device)
         return self._run_sampler(lambda x, t: self.conditional_score(x, t, condition, generator), n, generator,
                                  options)
-

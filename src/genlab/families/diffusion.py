@@ -22,10 +22,10 @@ class DiffusionModel(Family):
     capabilities = frozenset({"sample", "samplers", "score"})
 
     def __init__(self, example_shape, sde: dict, network: dict, loss: dict, sampler: dict,
-                 likelihood: dict, cond_dim: int = 0):
+                 likelihood: dict, cond_dim: int = 0, cond_channels: int = 0):
         super().__init__(example_shape)
         self.sde = make_sde(sde)
-        self.network = make_network(network, self.example_shape, cond_dim)
+        self.network = make_network(network, self.example_shape, cond_dim, cond_channels)
         self.time_sampler = TimeSampler(self.sde, loss["weighting"], loss["importance_sampling"], loss["eps"])
         self.sampler_options = dict(sampler)
         self.likelihood_options = dict(likelihood)

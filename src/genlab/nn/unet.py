@@ -46,7 +46,11 @@ class Attention(nn.Module):
 
 class UNet(nn.Module):
     def __init__(self, example_shape, channels: int = 64, channel_mults=(1, 2), blocks_per_level: int = 2,
-                 embedding: int = 128, dropout: float = 0.0, attention: bool = True, cond_dim: int = 0):
+                 embedding: int = 128, dropout: float = 0.0, attention: bool = True, cond_dim: int = 0,
+                 cond_channels: int = 0):
+        """``cond_dim``: a condition vector added to the noise embedding; ``cond_channels``: a condition image
+        (B, cond_channels, H, W) concatenated to the input, as the conditional score models of the CDSM paper
+        take cat(x_t, y)."""
         super().__init__()
         c_img, height, width = example_shape
         factor = 2 ** (len(channel_mults) - 1)
@@ -55,7 +59,8 @@ class UNet(nn.Module):
                              f"got {height}x{width}")
         self.noise_embedding = SinusoidalEmbedding(embedding)
         self.cond = nn.Linear(cond_dim, embedding) if cond_dim else None
-        self.inp = nn.Conv2d(c_img, channels, 3, padding=1)
+        self.cond_channels = cond_channels
+        self.inp = nn.Conv2d(c_img + cond_channels, channels, 3, padding=1)
         widths = [channels * m for m in channel_mults]
         self.down, self.downsample = nn.ModuleList(), nn.ModuleList()
         skip_widths, c = [channels], channels
@@ -88,6 +93,8 @@ class UNet(nn.Module):
         emb = self.noise_embedding(noise_level)
         if self.cond is not None:
             emb = emb + self.cond(cond)
+        if self.cond_channels:
+            x = torch.cat([x, cond.to(x.dtype)], dim=1)
         h = self.inp(x)
         skips = [h]
         for blocks, down in zip(self.down, self.downsample):
