@@ -165,10 +165,58 @@ def test_vs_cmde_lowers_the_condition_noise_on_the_authors_schedule_and_samples_
     expected = decreasing_sigma_max(1000, start, target, reach)
     assert float(model.condition_sigma_max) == pytest.approx(expected, rel=1e-12)
     assert model.current_condition_sde().sigma_max == pytest.approx(expected, rel=1e-12)
-    assert "condition_sigma_max" in model.state_dict()  # saved with the checkpoint, averaged into the EMA copy
+    assert "condition_sigma_max" in model.state_dict()  # saved with the checkpoint, copied into the EMA model
     model.eval()
     model.loss({"x": x, "y": labels, "step": 0})  # a validation pass does not move it
     assert float(model.condition_sigma_max) == pytest.approx(expected, rel=1e-12)
+
+
+def test_vs_cmde_trained_carries_its_last_sigma_in_the_checkpoint_and_ema(tmp_path):
+    import yaml
+
+    from genlab import config as cfg
+    from genlab.checkpoints import load_checkpoint
+    from genlab.families.conditional import decreasing_sigma_max
+    from genlab.train import seed_everything, train
+    params = yaml.safe_load(open("params/default.yaml"))
+    block = params["models"]["vs_cmde_superres"]
+    block["network"] = {**block["network"], "hidden": 16, "depth": 1}
+    block["training"].update(steps=12, batch_size=16, warmup_steps=2, checkpoint_every=6, log_every=6)
+    block["condition_schedule"]["reach_target_steps"] = 6
+    exp = cfg.experiment(params, "digits", "vs_cmde_superres")
+    data = make_dataset("digits", params["datasets"]["digits"], 0)
+    seed_everything(exp.seed)
+    model = make_model(exp.model, data.example_shape, data.meta)
+    train(model, data, exp.training, tmp_path, seed=exp.seed, config_hash=exp.hash, config=exp.resolved(),
+          device=torch.device("cpu"), progress=False)
+    checkpoint = load_checkpoint(tmp_path / "checkpoint.pt")
+    last = decreasing_sigma_max(11, 8.0, 0.5, 6)  # steps count from 0: the last step is 11
+    assert float(checkpoint["ema"]["condition_sigma_max"]) == pytest.approx(last, rel=1e-12)
+    assert float(checkpoint["model"]["condition_sigma_max"]) == pytest.approx(last, rel=1e-12)
+
+
+@pytest.mark.parametrize("path", ["params/default.yaml", "params/thesis.yaml"])
+def test_shipped_vs_cmde_schedules_stay_above_sigma_min_to_the_end(path):
+    from genlab.config import load_params
+    from genlab.families.conditional import decreasing_sigma_max
+    params = load_params(path)
+    blocks = {name: b for name, b in params["models"].items() if b.get("estimator") == "vs_cmde"}
+    assert blocks
+    for name, block in blocks.items():
+        sde, schedule = block["condition_sde"], block["condition_schedule"]
+        end = decreasing_sigma_max(block["training"]["steps"], sde["sigma_max"], schedule["target"],
+                                   schedule["reach_target_steps"])
+        assert sde["sigma_min"] < end <= schedule["target"], name  # at or past the target, still diffused
+
+
+def test_training_squares_come_from_the_seeded_global_rng():
+    model, data = _digits_model("cde_inpaint")
+    x = torch.as_tensor(data.x_test[:32])
+    torch.manual_seed(3)
+    first, second = model.condition(x, None), model.condition(x, None)
+    torch.manual_seed(3)
+    assert torch.equal(model.condition(x, None), first)  # reproducible under the trainer's seeding
+    assert not torch.equal(first[:, 1:], second[:, 1:])  # a fresh square at every step
 
 
 def test_conditional_family_config_errors():
@@ -181,6 +229,10 @@ def test_conditional_family_config_errors():
         make_model({**params["models"]["cmde_label"], "estimator": "cde"}, data.example_shape, data.meta)
     with pytest.raises(ConfigError, match="condition_schedule belongs to estimator vs_cmde"):
         make_model({**params["models"]["vs_cmde_label"], "estimator": "cmde"}, data.example_shape, data.meta)
+    with pytest.raises(ConfigError, match="condition_schedule.target 9.0 must lie between"):
+        make_model({**params["models"]["vs_cmde_superres"], "condition_schedule": {"target": 9.0,
+                                                                                   "reach_target_steps": 5}},
+                   data.example_shape, data.meta)
     with pytest.raises(ConfigError, match="condition_sde.kind is 'vp', make it ve"):
         make_model({**params["models"]["vs_cmde_label"], "condition_sde": {"kind": "vp", "beta_min": 0.1,
                                                                              "beta_max": 20.0}},
@@ -190,6 +242,9 @@ def test_conditional_family_config_errors():
     model = make_model(params["models"]["cde_label"], data.example_shape, data.meta)
     with pytest.raises(ConfigError, match="samples given a condition"):
         model.sample(2)
+    with pytest.raises(ConfigError, match=r"condition of shape \(2, 1, 8, 8\) for 2 samples; task 'label' takes "
+                                          r"\(2, 10\)"):
+        model.sample(2, condition=torch.zeros(2, 1, 8, 8))
 
 
 def test_conditional_mixture_keeps_float_condition_vectors_through_a_file(tmp_path):

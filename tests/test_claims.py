@@ -93,8 +93,9 @@ def fake_results(root: Path) -> None:
     tables = {}
     for (task, dataset, suffix), rows in conditional.items():
         tables.setdefault(task, {}).update({
-            f"{dataset}/{estimator}_{task}{suffix}": {"task": task, "estimator": estimator, "class agreement": agreement,
-                                                      "FID": fid, "PSNR (dB)": psnr, "consistency PSNR (dB)": consistent}
+            f"{dataset}/{estimator}_{task}{suffix}": {
+                "task": task, "estimator": estimator, "class agreement": agreement, "FID": fid, "PSNR (dB)": psnr,
+                "consistency PSNR (dB)": consistent}
             for estimator, (agreement, fid, psnr, consistent) in rows.items()})
     for task, rows in tables.items():
         _write(root / paths.analysis(f"conditional_{task}", "json"), rows)

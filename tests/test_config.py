@@ -68,6 +68,12 @@ BAD = [
     (["experiments", INDEX["digits", "cde_label"], "metrics"], ["fid"], "'fid' needs a family with capabilities ['sample']"),
     (["experiments", INDEX["digits", "vae"], "metrics"], ["conditional"], "'conditional' needs a family with capabilities ['condition']"),
     (["models", "cmde", "condition", "kind"], "label", "must be a declared model of family conditional with condition"),
+    (["experiments", INDEX["mnist28", "cde_superres28"], "evaluation"], {"fid": {"n_samples": 3}},
+     "evaluation.fid: its metrics ['conditional'] read no such block"),
+    (["experiments", INDEX["mnist28", "cde_superres28"], "evaluation"], {"conditional": {"n_examples": 1}},
+     "evaluation.conditional: 1 is less than the minimum of 2"),
+    (["experiments", INDEX["mnist28", "cde_superres28"], "evaluation"], {"conditional": {"nexamples": 5}},
+     "evaluation.conditional: Additional properties are not allowed"),
     (["figures", "cdsm_consistency", "datasets"], ["ring"], "must be a declared dataset of kind conditional_mixture"),
     (["experiments", INDEX["digits", "gan"], "metrics"], ["reconstruction"], "'reconstruction' needs a family with capabilities ['reconstruct']"),
     (["experiments", INDEX["digits", "vae"], "metrics"], ["intrinsic_dim"], "'intrinsic_dim' needs a family with capabilities ['score']"),
@@ -108,6 +114,19 @@ def test_malformed_params_name_the_culprit(path, value, message, tmp_path, capsy
     assert cli.main(["check-params", "--params", str(bad)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err and err.startswith(f"genlab: error: {bad}:"), err
+
+
+def test_an_experiments_own_evaluation_keys_reach_its_metric_and_its_job_hash():
+    from genlab import pipeline
+    from genlab.evaluation.registry import Run
+    params = validation.validate(copy.deepcopy(DEFAULT))
+    own = cfg.evaluation_block(params, "mnist28", "cde_superres28", "conditional")
+    shared = cfg.evaluation_block(params, "digits", "cde_superres", "conditional")
+    assert own == {**params["evaluation"]["conditional"], "n_examples": 120, "batch_size": 120}
+    assert shared == params["evaluation"]["conditional"]
+    run = Run(params, cfg.experiment(params, "mnist28", "cde_superres28"), "data.npz", "checkpoint.pt")
+    assert run.settings("conditional") == own
+    assert pipeline.evaluation_settings(params, "mnist28", "cde_superres28") == [[own]]  # its evaluation reruns
 
 
 def test_duplicate_experiment_is_refused():

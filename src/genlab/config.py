@@ -75,6 +75,15 @@ SAMPLE_GRID = 8  # samples per side of a live sample grid unless training.sample
 IMAGE_KINDS = ("digits", "mnist28", "mnist", "cifar10")  # labelled image datasets: FID, feature net, sample grids
 
 
+def evaluation_block(params: dict[str, Any], dataset: str, model: str, block: str) -> dict[str, Any] | None:
+    """The evaluation block that experiment dataset/model reads: ``evaluation.<block>`` with the experiment's
+    own ``evaluation.<block>`` keys over it (None if the params have no such block)."""
+    base = params["evaluation"].get(block)
+    entry = next(e for e in params["experiments"] if (e["dataset"], e["model"]) == (dataset, model))
+    override = entry.get("evaluation", {}).get(block)
+    return {**base, **override} if base is not None and override else base
+
+
 def check_references(params: dict[str, Any], source: str = "params") -> None:
     """Cross-references a schema cannot express: experiments name declared datasets and models, once each,
     and a model built on a pretrained one (ScoreVAE) finds it. What the metric and figure registries add

@@ -78,7 +78,8 @@ def stages(params: dict[str, Any], params_file: str = "params/default.yaml") -> 
                   "outs": [_persist(p) for p in pipeline.checkpoints(params)],
                   "plots": [_persist(p, x="step") for p in pipeline.train_logs(params)]},
         "evaluate": {**_stage("evaluate_all", params_file, CODE["evaluate"], pipeline.checkpoints(params),
-                              [f"evaluation.{block}" for block in evaluation_blocks]),
+                              # experiments: each may set its own evaluation keys
+                              ["experiments", *(f"evaluation.{block}" for block in evaluation_blocks)]),
                      "metrics": [_persist(p, cache=False) for p, name in metric_files if get(name).output == "json"],
                      "plots": [_persist(p, **get(name).plot) for p, name in metric_files if get(name).output == "csv"]},
         "figures": {**_stage("figures_all", params_file, CODE["figures"], figure_inputs,

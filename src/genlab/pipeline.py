@@ -73,7 +73,7 @@ def evaluation_inputs(params: dict[str, Any], dataset: str, model: str) -> dict[
 
 def evaluation_settings(params: dict[str, Any], dataset: str, model: str) -> list[Any]:
     """The evaluation blocks the experiment's metrics read (hashed into its evaluation job's params)."""
-    return [get(name).settings_of(params) for name in experiment_metrics(params, dataset, model)]
+    return [get(name).settings_of(params, dataset, model) for name in experiment_metrics(params, dataset, model)]
 
 
 def is_image(params: dict[str, Any], dataset: str) -> bool:

@@ -248,7 +248,9 @@ def cdsm_consistency(curves: pd.DataFrame):
 def conditional_generation(results: list[tuple[str, dict]]):
     """One row per experiment: held-out images, what the condition shows, and two draws per condition (the
     spread between draws is the estimator's diversity)."""
-    columns = (("truth", "held-out"), ("observed", "condition"), ("draw 1", "draw 1"), ("draw 2", "draw 2"))
+    columns = [("truth", "held-out"), ("observed", "condition"), ("draw 1", "draw 1"), ("draw 2", "draw 2")]
+    if any(np.asarray(result["examples"]["draws"]).shape[1] < 2 for _, result in results):
+        columns = columns[:3]  # one draw per condition (evaluation.conditional.draws: 1)
     fig, axes = plt.subplots(len(results), len(columns), figsize=(11, 0.6 * len(results) + 0.5), squeeze=False)
     for row, (name, result) in enumerate(results):
         examples = result["examples"]

@@ -20,6 +20,7 @@ from typing import Any
 from genlab import paths
 from genlab.claims import format_value
 from genlab.errors import GenlabError
+from genlab.figures import CONDITIONAL_TASKS
 
 BEGIN, END = "<!-- genlab:results:begin -->", "<!-- genlab:results:end -->"
 SNAPSHOT = "docs/default-run.json"
@@ -35,8 +36,6 @@ GEODESIC_ROWS = ["banana_single", "banana_squeezed", "banana_river"]
 GEODESIC_FLOWS = ["pullback_plain", "pullback_anisotropic", "pullback_isometric", "pullback"]
 RAE_COLUMNS = ["ambient dim", "true dim", "retained dim", "epsilon", "discarded variance share",
                "MSE at retained dim", "MSE at true dim"]
-CONDITIONAL_TASKS = {"label": "class-conditional sampling", "inpaint": "inpainting of a random square hiding 25%",
-                     "superres": "super-resolution", "edges": "edge -> digit translation"}
 CONDITIONAL_COLUMNS = ["PSNR (dB)", "SSIM", "consistency PSNR (dB)", "diversity (0-255)", "FID", "FID std (draws)",
                        "joint FID",
                        "feature distance", "paper LPIPS", "class agreement", "s/1000 samples"]
@@ -168,8 +167,10 @@ def snapshot(root: str | Path = ".") -> dict[str, Any]:
     for task, what in CONDITIONAL_TASKS.items():
         path = root / paths.analysis(f"conditional_{task}", "json")
         if path.exists():  # rows in the table file's order: ours by dataset and estimator, then the paper's
-            tables.append(_rows_table(path, root, f"CDSM estimators, {what}: ours, then the paper's (CelebA-HQ, "
-                                      f"edges2shoes)", list(_json(path)), CONDITIONAL_COLUMNS, "dataset/model"))
+            rows = list(_json(path))
+            paper = " (ours, then the paper's rows)" if any(row.startswith("paper/") for row in rows) else ""
+            tables.append(_rows_table(path, root, f"CDSM estimators, {what}{paper}", rows, CONDITIONAL_COLUMNS,
+                                      "dataset/model"))
     if analysis["reconstructions"].exists():
         tables.append(_rows_table(analysis["reconstructions"], root, "ScoreVAE against the VAE at the same latent size",
                                   RECONSTRUCTION_ROWS, RECONSTRUCTION_COLUMNS, "model", last=("raw inputs",)))

@@ -6,10 +6,10 @@ What it keeps: every experiment, dataset, network, sampler, metric and figure of
 that cannot run at all (a shape mismatch, a missing key, a metric the family lacks) fails the smoke run as
 it would fail the real one. What it shrinks, and only that: counts of work.
 - training: `steps` capped at STEPS; the step-valued keys (warm-up, checkpoint and log intervals, snapshots,
-  early-stopping interval, the VAE's KL warm-up) scaled by the same factor, rounded up, except that the
-  checkpoint interval is at least half the run (one periodic checkpoint mid-run, not one per step: a thesis
-  U-Net's training state is 400 MB); live sample grids (`sample_every`) drawn once, at the end, on a side of
-  at most SMOKE_GRID; `batch_size` capped at BATCH;
+  early-stopping interval, the VAE's KL warm-up, VS-CMDE's reach_target_steps) scaled by the same factor,
+  rounded up, except that the checkpoint interval is at least half the run (one periodic checkpoint mid-run,
+  not one per step: a thesis U-Net's training state is 400 MB); live sample grids (`sample_every`) drawn
+  once, at the end, on a side of at most SMOKE_GRID; `batch_size` capped at BATCH;
 - generated datasets: `n_train`, `n_test` capped (staged MNIST/CIFAR-10 files are read as they are);
 - every other count of work, by key name wherever it stands (`CAPS`): samples, examples, sampler steps,
   Langevin steps, importance samples, repeats, grid sides, the CDSM study's sample sizes;
@@ -20,7 +20,7 @@ Snakefile resolves and the CLI reads back are shrunk once, however often they ar
 
 from __future__ import annotations
 
-import copy
+import json
 from typing import Any
 
 from genlab.config import SAMPLE_GRID
@@ -47,7 +47,9 @@ def apply(params: dict[str, Any]) -> dict[str, Any]:
 
 def shrink(params: dict[str, Any]) -> dict[str, Any]:
     """The smoke transformation (module docstring); returns a shrunk copy marked ``smoke: true``."""
-    params = copy.deepcopy(params)
+    # unshared: YAML merge keys (<<) let blocks share one nested mapping, which scaling would hit once per
+    # block that shares it (a deep copy keeps the sharing)
+    params = json.loads(json.dumps(params))
     for model in params["models"].values():
         _shrink_training(model)
     for key, value in params.items():
@@ -83,6 +85,9 @@ def _shrink_training(model: dict[str, Any]) -> None:
             training["early_stopping"]["every"] = scaled(training["early_stopping"]["every"])
         if model.get("kl_warmup_steps"):
             model["kl_warmup_steps"] = scaled(model["kl_warmup_steps"])
+        if model.get("condition_schedule"):  # VS-CMDE reaches its target at the same share of training
+            schedule = model["condition_schedule"]
+            schedule["reach_target_steps"] = scaled(schedule["reach_target_steps"])
     training["batch_size"] = min(training["batch_size"], BATCH)
 
 

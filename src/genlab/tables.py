@@ -120,7 +120,8 @@ def conditional_table(metric_files: list[str | Path], task: str | None = None) -
                      "estimator": ESTIMATOR_NAMES[result["estimator"]], "PSNR (dB)": result["psnr"],
                      "SSIM": result["ssim"], "consistency PSNR (dB)": result.get("consistency_psnr"),
                      "diversity (0-255)": result.get("diversity"), "FID": result["fid"],
-                     "FID std (draws)": result.get("fid_std"), "joint FID": result.get("joint_fid"), "feature distance": result.get("feature_distance"),
+                     "FID std (draws)": result.get("fid_std"), "joint FID": result.get("joint_fid"),
+                     "feature distance": result.get("feature_distance"),
                      "class agreement": result["class_agreement"],
                      "s/1000 samples": 1000 * result["seconds_per_sample"]})
     if task in PAPER_CONDITIONAL:

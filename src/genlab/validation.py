@@ -31,6 +31,21 @@ def load_params(path: str | os.PathLike) -> dict[str, Any]:
     return smoke.apply(params)
 
 
+def _check_overrides(params: dict[str, Any], exp: dict[str, Any], where: str) -> None:
+    """An experiment's ``evaluation`` names blocks its metrics read, and each merged block fits the schema."""
+    read = {block for name in exp["metrics"] for block in METRICS[name].settings}
+    for block in exp.get("evaluation", {}):
+        if block not in read:
+            raise ConfigError(f"{where}.evaluation.{block}: its metrics {exp['metrics']} read no such block "
+                              f"(they read {sorted(read)})")
+        merged = config.evaluation_block(params, exp["dataset"], exp["model"], block)
+        block_schema = {**config.schema()["properties"]["evaluation"]["properties"][block],
+                        "$defs": config.schema()["$defs"]}
+        error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(block_schema).iter_errors(merged))
+        if error is not None:
+            raise ConfigError(f"{where}.evaluation.{block}: {error.message} (see params/schema.yaml)")
+
+
 def check_plugins(params: dict[str, Any], source: str = "params") -> None:
     """Each metric suits the family's declared capabilities, the dataset's kind and the evaluation blocks
     present (the metric registry); the feature net exists where a metric reads it; each figure block fits
@@ -54,6 +69,7 @@ def check_plugins(params: dict[str, Any], source: str = "params") -> None:
                 if block not in evaluation:
                     raise ConfigError(f"{where}.metrics: {name!r} needs an evaluation.{block} block (see "
                                       f"params/README.md)")
+        _check_overrides(params, exp, where)
     for exp in params["experiments"]:
         kind = datasets[exp["dataset"]]["kind"]
         if not any(METRICS[m].needs_feature_net(kind) for m in exp["metrics"]):

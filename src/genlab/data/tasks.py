@@ -61,6 +61,9 @@ class Task:
         if kind == "superres" and any(side % self.options["factor"] for side in self.example_shape[1:]):
             raise ConfigError(f"condition.factor {self.options['factor']} must divide the image size "
                               f"{self.example_shape[1:]}")
+        if kind == "edges" and not 0 <= self.options["low"] <= self.options["high"]:
+            raise ConfigError(f"condition.low {self.options['low']} and high {self.options['high']} must satisfy "
+                              f"0 <= low <= high (Canny's hysteresis thresholds)")
         if kind == "inpaint" and not 0 < self.options["coverage"] < 1:
             raise ConfigError(f"condition.coverage must lie in (0, 1), got {self.options['coverage']}")
         self.classes, self.given_dim = meta.get("classes"), meta.get("condition_dim")
@@ -91,6 +94,8 @@ class Task:
 
     def condition(self, x: torch.Tensor, labels: torch.Tensor | None,
                   generator: torch.Generator | None = None) -> torch.Tensor:
+        """y for a batch; inpainting's squares come from ``generator`` (a CPU generator; None: torch's global
+        RNG, which the trainer seeds and checkpoints)."""
         if self.kind == "label":
             return F.one_hot(labels.long(), self.classes).to(x.dtype)
         if self.kind == "given":
@@ -154,10 +159,10 @@ def _gaussian_kernel(sigma: float) -> torch.Tensor:
 def canny(x: torch.Tensor, sigma: float = 0.5, low: float = 10.0, high: float = 100.0) -> torch.Tensor:
     """Canny edges of images in [-1, 1], per channel, as 0/1 maps shaped like x: the images on the 0-255
     scale, Gaussian-blurred (sigma; replicated border), 3x3 Sobel gradients with the L2 magnitude, non-maximum
-    suppression along the gradient direction quantised to 0/45/90/135 degrees (a pixel is kept if it is
-    larger than its neighbour behind and at least its neighbour ahead, OpenCV's rule, so a step edge is one
-    pixel wide), then hysteresis: pixels above ``high`` are edges, pixels above ``low`` are edges if they
-    connect (8-neighbourhood) to one."""
+    suppression along the gradient direction quantised to 0/45/90/135 degrees (OpenCV's rule: a pixel is kept
+    if it is larger than its neighbour behind and, along an axis, at least its neighbour ahead, so a step edge
+    is one pixel wide; on a diagonal larger than both), then hysteresis: pixels above ``high`` are edges,
+    pixels above ``low`` are edges if they connect (8-neighbourhood) to one."""
     batch, channels, height, width = x.shape
     images = ((x.double() + 1) * 127.5).reshape(batch * channels, 1, height, width)
     kernel = _gaussian_kernel(sigma).to(images.device)
@@ -179,7 +184,10 @@ def canny(x: torch.Tensor, sigma: float = 0.5, low: float = 10.0, high: float = 
     for index, (dr, dc) in offsets.items():
         ahead = neighbours[..., 1 + dr:1 + dr + height, 1 + dc:1 + dc + width]
         behind = neighbours[..., 1 - dr:1 - dr + height, 1 - dc:1 - dc + width]
-        keep |= (sector == index) & (magnitude > behind) & (magnitude >= ahead)
+        # OpenCV's ties: along an axis the pixel ahead may equal it (a step edge stays one pixel wide); on a
+        # diagonal both neighbours must be smaller
+        ahead_ok = magnitude >= ahead if index in (0, 2) else magnitude > ahead
+        keep |= (sector == index) & (magnitude > behind) & ahead_ok
     candidates = keep & (magnitude > low)
     edges = candidates & (magnitude > high)
     for _ in range(height * width):  # grows by at least one pixel per pass until nothing changes

@@ -14,21 +14,8 @@ from genlab.errors import NumericsError
 from genlab.evaluation.registry import Run, metric
 from genlab.generation import seeded_generator
 from genlab.metrics.feature_net import FeatureExtractor
-from genlab.metrics.fid import frechet_distance, frechet_distance_of_features
-from genlab.metrics.image import ssim, value_range
-
-
-def region_mse(estimate: torch.Tensor, truth: torch.Tensor, region: torch.Tensor | None = None) -> torch.Tensor:
-    """Per-example mean squared error over ``region`` (a (B, 1, H, W) bool mask; None: every pixel)."""
-    squared = (estimate.double() - truth.double()).pow(2)
-    if region is None:
-        return squared.flatten(1).mean(1)
-    weight = region.expand_as(squared).double()
-    return (squared * weight).flatten(1).sum(1) / weight.flatten(1).sum(1)
-
-
-def psnr_of(mse: torch.Tensor, peak: float) -> torch.Tensor:
-    return 10 * torch.log10(peak**2 / mse)
+from genlab.metrics.fid import frechet_distance_of_features
+from genlab.metrics.image import psnr, psnr_of, region_mse, ssim, value_range
 
 
 def feature_distance(estimate_features: torch.Tensor, truth_features: torch.Tensor) -> torch.Tensor:
@@ -45,16 +32,17 @@ def feature_distance(estimate_features: torch.Tensor, truth_features: torch.Tens
 def conditional(run: Run) -> dict[str, Any]:
     """Conditional generation on held-out examples, ``draws`` samples per condition: PSNR (for inpainting over
     the hidden square only) and SSIM against the held-out image, consistency (PSNR of A(sample) against
-    A(truth): the low-resolution image, the observed pixels, the edge map), diversity (per-pixel std over the
-    draws, 0-255), FID of the samples against the held-out images and joint FID of (condition, sample) pairs
-    (features of both concatenated; each per draw, mean and standard deviation over the draws), the feature net's perceptual distance, and
-    how often the feature net gives a sample the held-out example's class. A few (truth, condition, draws)
-    come along for figures."""
+    A(truth): the low-resolution image, the observed pixels, the edge map; of the MSE over all examples),
+    diversity (per-pixel std over the draws, 0-255), FID of the samples against the held-out images and joint
+    FID of (condition, sample) pairs (features of both concatenated; each per draw, mean and standard
+    deviation over the draws), the feature net's perceptual distance, and how often the feature net gives a
+    sample the held-out example's class. A few (truth, condition, draws) come along for figures."""
     model, dataset, settings = run.model, run.dataset, run.settings("conditional")
     task, draws = model.task, settings.get("draws", 5)
     x = torch.as_tensor(dataset.x_test[: settings["n_examples"]])
     labels = torch.as_tensor(dataset.y_test[: settings["n_examples"]])
-    y = model.condition(x, labels, torch.Generator().manual_seed(run.seed))  # the inpainting squares, seeded
+    # the inpainting squares, seeded apart from the sampler's stream (seeded_generator uses run.seed itself)
+    y = model.condition(x, labels, torch.Generator().manual_seed(run.seed + 1))
     generator = seeded_generator(model, run.seed)
     batch = settings["batch_size"]
     started = time.perf_counter()
@@ -68,7 +56,7 @@ def conditional(run: Run) -> dict[str, Any]:
     low, high = value_range(dataset)
     samples = samples.clamp(low, high)
     hidden = task.hidden(y)
-    peak_snr = torch.stack([psnr_of(region_mse(draw, x, hidden), high - low) for draw in samples])
+    peak_snr = torch.stack([psnr(draw, x, dataset, hidden)[1] for draw in samples])
     structural = torch.stack([ssim(draw, x, dataset) for draw in samples])
     classifier = run.classifier.cpu()
     features = FeatureExtractor(classifier)
@@ -83,7 +71,7 @@ def conditional(run: Run) -> dict[str, Any]:
               "feature_distance": float(torch.stack([feature_distance(f, truth_features)
                                                      for f in sample_features]).mean()),
               "class_agreement": float((predicted == labels).double().mean()),
-              **_mean_and_spread("fid", [frechet_distance(x, draw, classifier, 1000) for draw in samples]),
+              **_mean_and_spread("fid", [frechet_distance_of_features(truth_features, f) for f in sample_features]),
               "consistency_psnr": None, "joint_fid": None, "joint_fid_std": None,
               "seconds_per_sample": seconds / (draws * len(x))}
     if task.is_image:

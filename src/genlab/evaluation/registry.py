@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from genlab import paths
 from genlab.checkpoints import load_checkpoint, trained_model
-from genlab.config import IMAGE_KINDS, Experiment, experiment
+from genlab.config import IMAGE_KINDS, Experiment, evaluation_block, experiment
 from genlab.data import load_dataset
 from genlab.errors import ConfigError
 
@@ -62,9 +62,10 @@ class Metric:
     def supports(self, dataset_kind: str) -> bool:
         return self.kinds is None or dataset_kind in self.kinds
 
-    def settings_of(self, params: dict[str, Any]) -> list[Any]:
-        """The evaluation blocks this metric reads, as hashed into its job's params."""
-        return [params["evaluation"].get(block) for block in self.settings]
+    def settings_of(self, params: dict[str, Any], dataset: str, model: str) -> list[Any]:
+        """The evaluation blocks this metric reads for one experiment (its own keys over them), as hashed into
+        its job's params."""
+        return [evaluation_block(params, dataset, model, block) for block in self.settings]
 
     def values(self, path: str | Path) -> dict[str, Any]:
         """The flat values of a written metric file ({} when it is absent), for tables."""
@@ -108,7 +109,7 @@ class Run:
         self.device = device
 
     def settings(self, block: str) -> dict[str, Any]:
-        return self.params["evaluation"][block]
+        return evaluation_block(self.params, self.exp.dataset_name, self.exp.model_name, block)
 
     @property
     def is_image(self) -> bool:

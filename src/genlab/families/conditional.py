@@ -18,7 +18,8 @@ And:
   GBATZOLIS/conditional_score_diffusion, lightning_callbacks ``decreasing_variance_configuration``): from
   ``condition_sde.sigma_max`` at step 0 along the hyperbola x_k y_k y_0 / (x (y_0 - y_k) + x_k y_k), which
   reaches ``condition_schedule.target`` at ``reach_target_steps`` and keeps falling; the value of the last
-  training step is kept in a buffer (saved, averaged into the EMA copy) and used for sampling.
+  training step is kept in a buffer (saved, copied into the EMA model) and used for sampling. Their callback
+  lowers sigma_min,y on its own hyperbola too, but from 5e-3 to a target of 5e-3: it stays, as here.
 
 What the model is conditioned on (``condition.kind``) is a task of genlab.data.tasks: the class label, given
 vectors, or an image degradation (random-square inpainting, super-resolution, Canny edges). An image condition
@@ -40,9 +41,12 @@ from genlab.families.diffusion import DiffusionModel
 ESTIMATORS = ("cde", "cdiffe", "cmde", "vs_cmde")
 
 
-def decreasing_sigma_max(step: int, start: float, target: float, reach_target_steps: int) -> float:
-    """The authors' ``get_reduction_fn``: start at step 0, target at reach_target_steps, hyperbolic decay."""
-    return reach_target_steps * target * start / (step * (start - target) + reach_target_steps * target)
+def decreasing_sigma_max(step: int, start: float, target: float, reach_target_steps: int,
+                         floor: float = 0.0) -> float:
+    """The authors' ``get_reduction_fn``: start at step 0, target at reach_target_steps, hyperbolic decay; never
+    below ``floor`` (the SDE's sigma_min, where the condition is no longer diffused: CDE's limit)."""
+    value = reach_target_steps * target * start / (step * (start - target) + reach_target_steps * target)
+    return max(value, floor)
 
 
 class ConditionalDiffusion(DiffusionModel):
@@ -67,6 +71,10 @@ class ConditionalDiffusion(DiffusionModel):
         if estimator == "vs_cmde" and condition_sde["kind"] != "ve":
             raise ConfigError(f"estimator vs_cmde lowers a VE condition SDE's sigma_max; condition_sde.kind is "
                               f"{condition_sde['kind']!r}, make it ve")
+        if estimator == "vs_cmde" and not (condition_sde.get("sigma_min", 0.01) < condition_schedule["target"]
+                                           < condition_sde["sigma_max"]):
+            raise ConfigError(f"condition_schedule.target {condition_schedule['target']} must lie between "
+                              f"condition_sde.sigma_min and sigma_max (the schedule falls from sigma_max)")
         task = make_task(condition, example_shape, meta)
         image = task.is_image and network["kind"] == "unet"
         super().__init__(example_shape, sde, network, loss, sampler, likelihood={"method": "none"},
@@ -101,7 +109,7 @@ class ConditionalDiffusion(DiffusionModel):
         """The condition's SDE now: for vs_cmde a VE SDE at the sigma_max of the last training step."""
         if self.estimator != "vs_cmde":
             return self.condition_sde
-        return VESDE(self.condition_sde.sigma_min, float(self.condition_sigma_max))
+        return VESDE(self.condition_sde.sigma_min, float(self.condition_sigma_max))  # a host sync, once a step
 
     def diffuse_condition(self, y: torch.Tensor, t: torch.Tensor, generator=None) -> torch.Tensor:
         """y for cde; y_t from the condition's forward process for the others (only the values: inpainting's
@@ -113,22 +121,22 @@ class ConditionalDiffusion(DiffusionModel):
         diffused = self.current_condition_sde().perturb(values, t, noise)
         return torch.cat([diffused, y[:, values.shape[1]:]], dim=1) if self.task.is_image else diffused
 
-    def _eps_given(self, x_t: torch.Tensor, t: torch.Tensor, y_t: torch.Tensor) -> torch.Tensor:
-        return self.eps(x_t, t, y_t if self.image_condition else y_t.flatten(1))
+    def _network_condition(self, y_t: torch.Tensor) -> torch.Tensor:
+        """y_t as the network takes it: an image for a U-Net's input channels, else flattened."""
+        return y_t if self.image_condition else y_t.flatten(1)
 
     def conditional_score(self, x_t: torch.Tensor, t: torch.Tensor, y: torch.Tensor, generator=None):
         """The estimator's conditional score at (x_t, y, t), as used for sampling."""
-        y_t = self.diffuse_condition(y, t, generator)
-        return self.score(x_t, t, y_t if self.image_condition else y_t.flatten(1))
+        return self.score(x_t, t, self._network_condition(self.diffuse_condition(y, t, generator)))
 
     def loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         if self.estimator == "vs_cmde" and self.training:
             self.condition_sigma_max.fill_(decreasing_sigma_max(
                 int(batch["step"]), self.condition_sde.sigma_max, self.condition_schedule["target"],
-                self.condition_schedule["reach_target_steps"]))
+                self.condition_schedule["reach_target_steps"], floor=self.condition_sde.sigma_min))
         y = self.condition(batch["x"], batch["y"])
-        loss = dsm_loss(lambda x_t, t, y: self._eps_given(x_t, t, self.diffuse_condition(y, t)), self.sde,
-                        batch["x"], self.time_sampler, y)
+        loss = dsm_loss(lambda x_t, t, y: self.eps(x_t, t, self._network_condition(self.diffuse_condition(y, t))),
+                        self.sde, batch["x"], self.time_sampler, y)
         return {"loss": loss.mean()}
 
     def sample(self, n, generator=None, condition: torch.Tensor | None = None, **options):
@@ -136,6 +144,10 @@ class ConditionalDiffusion(DiffusionModel):
         unconditional family."""
         if condition is None:
             raise ConfigError("a conditional model samples given a condition: use the metric 'conditional'")
+        if tuple(condition.shape) != (n, *self.task.shape):
+            raise ConfigError(f"condition of shape {tuple(condition.shape)} for {n} samples; task "
+                              f"{self.task.kind!r} takes ({n}, {', '.join(map(str, self.task.shape))}): build it "
+                              f"with model.condition(x, labels)")
         condition = condition.to(self.device)
         return self._run_sampler(lambda x, t: self.conditional_score(x, t, condition, generator), n, generator,
                                  options)
