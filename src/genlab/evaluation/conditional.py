@@ -87,9 +87,11 @@ def conditional(run: Run) -> dict[str, Any]:
             frechet_distance_of_features(real_pairs, torch.cat([shown_features, f], 1)) for f in sample_features]))
     shown = min(8, len(x))
     observed = task.shown(y[:shown]) if task.is_image else x[:shown]  # a label is drawn as the example
-    result["examples"] = {"truth": x[:shown].tolist(), "observed": observed.tolist(),
-                          "sample": samples[0, :shown].tolist(),
-                          "draws": samples[:2, :shown].transpose(0, 1).tolist()}  # (examples, <= 2 draws, ...)
+    def pixels(images):  # 3 decimals are a 1000th of the range: the figure cannot tell, the file is a third
+        return images.double().round(decimals=3).tolist()
+    result["examples"] = {"truth": pixels(x[:shown]), "observed": pixels(observed),
+                          "sample": pixels(samples[0, :shown]),
+                          "draws": pixels(samples[:2, :shown].transpose(0, 1))}  # (examples, <= 2 draws, ...)
     return result
 
 
