@@ -3,7 +3,7 @@
 A figure is a params block under `figures:` (leave it out to skip the figure), a notebook
 `notebooks/{name}.ipynb` executed by papermill, and a spec here: its settings (a JSON-schema fragment the
 block is checked against), the metric files it reads from every experiment the block names (`dataset` /
-`datasets` x `model` / `models`), whether it reads those runs' samples, data files or training logs, other
+`datasets` x `model` / `models`, or `runs`: dataset -> models), whether it reads those runs' samples, data files or training logs, other
 inputs, the
 figures it draws with their report captions, and whether it also writes a table
 (results/analysis/{name}.{csv,tex,json}). The one generic Snakemake rule (rules/figures.smk), DVC, the
@@ -59,6 +59,8 @@ class Figure:
         if self.runs_of is not None:
             return self.runs_of(params)
         block = params["figures"][self.name]
+        if "runs" in block:  # dataset -> the models drawn on it
+            return [(dataset, model) for dataset, models in block["runs"].items() for model in models]
         datasets = block.get("datasets", [block["dataset"]] if "dataset" in block else [])
         models = block.get("models", [block["model"]] if "model" in block else [])
         return [(dataset, model) for dataset in datasets for model in models]
@@ -276,13 +278,6 @@ CONDITIONAL_TASKS = {
 }
 
 
-def _task_runs(task: str) -> Callable[[dict[str, Any]], list[tuple[str, str]]]:
-    def runs(params: dict[str, Any]) -> list[tuple[str, str]]:
-        block = params["figures"][f"conditional_{task}"]
-        return [(dataset, model) for dataset, models in block["runs"].items() for model in models]
-    return runs
-
-
 def _task_models(task: str) -> Callable[[dict[str, Any], dict[str, Any]], str | None]:
     def check(params: dict[str, Any], block: dict[str, Any]) -> str | None:
         for models in block["runs"].values():
@@ -306,7 +301,7 @@ for _task, _what in CONDITIONAL_TASKS.items():
         schema=_block_schema(["runs"], runs={"type": "object", "minProperties": 1,
                                              "additionalProperties": NAMES,
                                              "description": "dataset -> the conditional models drawn on it"}),
-        reads=("conditional",), table=True, runs_of=_task_runs(_task), check=_task_models(_task),
+        reads=("conditional",), table=True, check=_task_models(_task),
         notebook_name="conditional_generation",
         description=f"{_what} per CDSM estimator and dataset, beside the paper's values (table, figure)"))
 

@@ -37,8 +37,7 @@ GEODESIC_FLOWS = ["pullback_plain", "pullback_anisotropic", "pullback_isometric"
 RAE_COLUMNS = ["ambient dim", "true dim", "retained dim", "epsilon", "discarded variance share",
                "MSE at retained dim", "MSE at true dim"]
 CONDITIONAL_COLUMNS = ["PSNR (dB)", "SSIM", "consistency PSNR (dB)", "diversity (0-255)", "FID", "FID std (draws)",
-                       "joint FID",
-                       "feature distance", "paper LPIPS", "class agreement", "s/1000 samples"]
+                       "joint FID", "feature distance", "paper LPIPS", "class agreement", "s/1000 samples"]
 MULTISCALE_COLUMNS = ["NFE uniform", "NFE multi-scale", "uniform s / 1000 samples", "multi-scale s / 1000 samples",
                       "speed-up"]
 

@@ -84,8 +84,8 @@ class Task:
 
     @property
     def value_channels(self) -> int:
-        """The leading channels of y that carry values (a diffused-condition estimator perturbs these); the
-        rest (inpainting's mask) is structure and stays clean."""
+        """The leading channels (for a vector, entries) of y that carry values (a diffused-condition estimator
+        perturbs these); the rest (inpainting's mask) is structure and stays clean."""
         return self.example_shape[0] if self.kind == "inpaint" else self.shape[0]
 
     def square_side(self) -> int:

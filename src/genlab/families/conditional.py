@@ -81,7 +81,6 @@ class ConditionalDiffusion(DiffusionModel):
                          cond_dim=0 if image else math.prod(task.shape),
                          cond_channels=task.shape[0] if image else 0)
         self.estimator, self.task, self.image_condition = estimator, task, image
-        self.condition_options = {"kind": task.kind, **task.options}
         self.condition_sde = make_sde(condition_sde) if slower else self.sde
         self.condition_schedule = dict(condition_schedule or {})
         if estimator == "vs_cmde":
@@ -116,10 +115,9 @@ class ConditionalDiffusion(DiffusionModel):
         mask channel stays as it is)."""
         if self.estimator == "cde":
             return y
-        values = y[:, : self.task.value_channels] if self.task.is_image else y
+        values = y[:, : self.task.value_channels]  # a vector condition is values only
         noise = torch.randn(values.shape, generator=generator, dtype=y.dtype, device=y.device)
-        diffused = self.current_condition_sde().perturb(values, t, noise)
-        return torch.cat([diffused, y[:, values.shape[1]:]], dim=1) if self.task.is_image else diffused
+        return torch.cat([self.current_condition_sde().perturb(values, t, noise), y[:, values.shape[1]:]], dim=1)
 
     def _network_condition(self, y_t: torch.Tensor) -> torch.Tensor:
         """y_t as the network takes it: an image for a U-Net's input channels, else flattened."""

@@ -36,8 +36,7 @@ def psnr(estimate: torch.Tensor, truth: torch.Tensor, dataset: Dataset,
 
 def ssim(estimate: torch.Tensor, truth: torch.Tensor, dataset: Dataset) -> torch.Tensor:
     """Per-example SSIM: torchmetrics' Gaussian window (sigma 1.5, 11 pixels) over reflect-padded images, on
-    8x8 digits too. Its ``kernel_size`` sizes only a uniform window: an earlier version passed 3 or 7 for small
-    images, which changed nothing (the same values to the last bit)."""
+    8x8 digits too (its ``kernel_size`` sizes only a uniform window, so it is not passed)."""
     from torchmetrics.functional.image import structural_similarity_index_measure
     low, high = value_range(dataset)
     return structural_similarity_index_measure(estimate.double(), truth.double(), data_range=high - low,
