@@ -10,8 +10,11 @@ lightning_modules/MultiScaleSdeGenerativeModel.py):
   predicts the noise of all of them (the image it outputs, split again). The finest network, the most
   expensive, is needed only on the first 1/G of the time;
 - training: t uniform on [eps, 1] picks the network. The authors alternate the networks batch by batch
-  (each with its own optimiser); here every example draws its own t, so each step trains every network on
-  about 1/G of the batch: the same distribution of (t, network) pairs, one optimiser. Their loss weighting
+  (each with its own optimiser); here each step trains every network, one optimiser, on a fixed share of the
+  batch in proportion to the length of its interval, t uniform inside the interval (stratified sampling of
+  the same t), each share's mean weighed by that length: unbiased, and every network sees the same batch
+  shape at every step (variable shapes made cuDNN's autotuner re-run each step: 0.11 steps/s at thesis scale
+  on an H100, benchmarks/results/gpu_route.md). Their loss weighting
   is the likelihood weighting g^2 / sigma^2 of their marginal, the constant (l_max - l_min) / (T_k - eps)
   per group ("likelihood"); "simple" weighs every group 1;
 - sampling from t = 1 down: in interval k only network k runs, on the groups k..G; group k starts as
@@ -81,36 +84,51 @@ class MultiScaleDiffusion(Family):
         """The weight of ||eps - z||^2 for group k (0-based)."""
         return self.sdes[k].slope if self.weighting == "likelihood" else 1.0
 
-    def interval(self, t: torch.Tensor) -> torch.Tensor:
-        """The network (0-based group index) that serves each time: t in (k/G, (k+1)/G] -> k."""
-        return (torch.ceil(t * self.groups).long() - 1).clamp(0, self.groups - 1)
-
     def predict_noise(self, k: int, groups: list[torch.Tensor], t: torch.Tensor) -> list[torch.Tensor]:
         """Network k's noise prediction for the noisy groups [g_k, ..., g_G] at times t (B,)."""
         out = self.networks[k](reconstruct(groups), self.sdes[k].noise_level(t))
         return decompose(out, self.levels - k)
 
+    def interval_shares(self) -> list[float]:
+        """P(network k) for t ~ U[eps, 1]: the length of its interval (k/G, (k+1)/G], the first cut at eps."""
+        edges = [self.eps] + [(k + 1) / self.groups for k in range(self.groups)]
+        return [(b - a) / (1 - self.eps) for a, b in zip(edges, edges[1:])]
+
+    def rows_per_network(self, batch_size: int) -> list[int]:
+        """Each network's fixed share of a batch: proportional to its interval (largest remainders), >= 1."""
+        if batch_size < self.groups:
+            raise ValueError(f"training.batch_size {batch_size} < {self.groups}: the multi-scale model trains its "
+                             f"{self.groups} networks on shares of each batch; use batch_size >= {self.groups}")
+        exact = [share * batch_size for share in self.interval_shares()]
+        counts = [max(1, math.floor(x)) for x in exact]
+        by_remainder = sorted(range(self.groups), key=lambda k: exact[k] - counts[k], reverse=True)
+        for k in by_remainder[:batch_size - sum(counts)]:
+            counts[k] += 1
+        return counts
+
     def loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        """Per example: t ~ U[eps, 1], the groups still not fully diffused at t noised by their kernels, network
-        k(t) regressed on their noise; an unbiased estimate of (1/2) int sum_k w_k E||eps - z||^2 dt, as
+        """Network k on its share of the batch (rows_per_network), t ~ U(its interval), the groups still not
+        fully diffused at t noised by their kernels and network k regressed on their noise; each share's mean
+        weighed by P(k): an unbiased estimate of (1/2) int sum_k w_k E||eps - z||^2 dt, as
         genlab.diffusion.losses writes it for one SDE."""
         x0 = batch["x"]
         clean = decompose(x0, self.levels)
-        t = self.eps + (1 - self.eps) * torch.rand(len(x0), device=x0.device)
-        served_by = self.interval(t)
-        per_example = torch.zeros(len(x0), device=x0.device)
-        for k in served_by.unique().tolist():
-            rows = (served_by == k).nonzero().squeeze(1)
-            tk, noise, noisy = t[rows], [], []
+        edges = [self.eps] + [(k + 1) / self.groups for k in range(self.groups)]
+        total, start = x0.new_zeros(()), 0
+        for k, (rows, share) in enumerate(zip(self.rows_per_network(len(x0)), self.interval_shares())):
+            part = slice(start, start + rows)
+            start += rows
+            tk = edges[k] + (edges[k + 1] - edges[k]) * torch.rand(rows, device=x0.device)
+            noise, noisy = [], []
             for j in range(k, self.groups):
-                z = torch.randn_like(clean[j][rows])
+                z = torch.randn_like(clean[j][part])
                 noise.append(z)
-                noisy.append(self.sdes[j].perturb(clean[j][rows], tk, z))
+                noisy.append(self.sdes[j].perturb(clean[j][part], tk, z))
             predicted = self.predict_noise(k, noisy, tk)
             squared = sum(self.group_weight(j) * (p.float() - z).pow(2).flatten(1).sum(1)
                           for j, p, z in zip(range(k, self.groups), predicted, noise))
-            per_example = per_example.index_put((rows,), 0.5 * (1 - self.eps) * squared)
-        return {"loss": per_example.mean()}
+            total = total + share * squared.mean()
+        return {"loss": 0.5 * (1 - self.eps) * total}
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None, **options) -> torch.Tensor:
