@@ -75,6 +75,25 @@ def test_fid_is_torchmetrics_fid_to_the_last_bit():
 
 
 
+@pytest.mark.parametrize("shape", [(7, 1, 8, 8), (5, 1, 28, 28), (3, 3, 16, 16)])
+def test_ssim_is_torchmetrics_ssim_to_the_last_bit(shape):
+    """genlab's SSIM (metrics/image.py, without torchmetrics' 1.1 s import) gives the library's floats, on the
+    8x8 digits (the 11-pixel window reflected past the border), 28x28 and colour images; and 1 for a perfect
+    match, less for noise."""
+    from torchmetrics.functional.image import structural_similarity_index_measure
+    from genlab.metrics.image import ssim
+    generator = torch.Generator().manual_seed(3)
+    truth = torch.rand(shape, generator=generator) * 2 - 1
+    estimate = (truth + 0.3 * torch.randn(shape, generator=generator)).clamp(-1, 1)
+    dataset = type("Data", (), {"x_train": torch.tensor([-1.0, 1.0])})()
+    ours = ssim(estimate, truth, dataset)
+    library = structural_similarity_index_measure(estimate.double(), truth.double(), data_range=2.0,
+                                                  reduction="none")
+    assert torch.equal(ours, library), (ours, library)
+    torch.testing.assert_close(ssim(truth, truth, dataset), torch.ones(shape[0], dtype=torch.float64))
+    assert (ours < 0.9).all()
+
+
 def test_joint_fid_of_features_is_the_reference_frechet_distance_of_the_concatenated_features():
     from genlab.metrics.fid import frechet_distance_of_features
     generator = torch.Generator().manual_seed(2)
