@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 import yaml
 
 from genlab import config as cfg
@@ -106,3 +107,42 @@ def test_notebooks_started_at_once_each_run_in_a_kernel_of_their_own(tmp_path):
     assert [launch.wait(timeout=120) for launch in launches] == [0] * 4
     assert [(tmp_path / f"out_{i}.txt").read_text() for i in range(4)] == [f"{i} ipc" for i in range(4)]
     assert list(sockets.iterdir()) == []
+
+
+class _CountingSampler(torch.nn.Module):
+    """A stand-in model that counts the samples it is asked for (one network evaluation per call)."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+        self.network_evaluations, self.drawn = 0, 0
+
+    @property
+    def device(self):
+        return self.weight.device
+
+    def sample(self, n, generator=None):
+        self.network_evaluations += 1
+        self.drawn += n
+        return torch.randn(n, 1, 8, 8, generator=generator)
+
+
+@pytest.mark.parametrize("dataset,model", [("digits", "diffusion_vp"), ("ring", "diffusion_toy")])
+def test_cost_times_the_fids_draw_when_the_experiment_has_both(dataset, model):
+    """With `fid` among the experiment's metrics the cost metric is timed on the FID's draw, drawn once per
+    process (Run.fid_draw); without it, on its own warm-up and repeats."""
+    exp = cfg.experiment(PARAMS, dataset, model)
+    run = Run(PARAMS, exp, data="unused", checkpoint="unused")
+    sampler = _CountingSampler()
+    run.__dict__.update(model=sampler, checkpoint={"step": 3, "elapsed_s": 1.5})
+    result = METRICS["cost"].compute(run)
+    fid, cost = run.settings("fid"), run.settings("cost")
+    if "fid" in exp.metrics:
+        samples, _ = run.fid_draw  # what the fid metric takes: the same draw, not a second one
+        assert sampler.drawn == fid["n_samples"] == len(samples)
+        assert sampler.network_evaluations == -(-fid["n_samples"] // fid["batch_size"])
+        assert "the FID's draw" in result["timed"]
+    else:
+        assert sampler.drawn == min(8, cost["n_samples"]) + cost["repeats"] * cost["n_samples"]
+        assert "median of" in result["timed"]
+    assert result["nfe"] == 1 and result["seconds_per_sample"] > 0 and result["train_steps"] == 3

@@ -34,7 +34,7 @@ def fid(run: Run) -> dict[str, Any]:
     """FID of samples of the default sampler against the reference split, in the feature net's space."""
     settings = run.settings("fid")
     reference = torch.as_tensor(run.dataset.split(settings["reference"])[0])
-    samples, cost = generate(run.model, settings["n_samples"], settings["batch_size"], run.seed, progress=True)
+    samples, cost = run.fid_draw
     return {"fid": frechet_distance(reference, samples, run.classifier.cpu(), settings["batch_size"]),
             "n_samples": settings["n_samples"], "reference": settings["reference"], "nfe": cost["nfe"]}
 

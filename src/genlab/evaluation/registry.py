@@ -19,6 +19,7 @@ from genlab.checkpoints import load_checkpoint, trained_model
 from genlab.config import IMAGE_KINDS, Experiment, evaluation_block, experiment
 from genlab.data import load_dataset
 from genlab.errors import ConfigError
+from genlab.generation import generate
 
 FEATURE_NET = ("never", "images", "always")  # when a metric reads the dataset's FID feature net
 
@@ -126,6 +127,14 @@ class Run:
     @cached_property
     def checkpoint(self) -> dict[str, Any]:
         return load_checkpoint(self.checkpoint_path, self.exp.hash)
+
+    @cached_property
+    def fid_draw(self) -> tuple[Any, dict[str, float]]:
+        """The default sampler's ``fid.n_samples`` samples in batches of ``fid.batch_size`` (seed: the run's)
+        and their cost, drawn once per process: the FID's samples, and the cost metric's timing when the
+        experiment computes the FID too (the same model and sampler need not be run twice)."""
+        settings = self.settings("fid")
+        return generate(self.model, settings["n_samples"], settings["batch_size"], self.seed, progress=True)
 
     @cached_property
     def classifier(self):
