@@ -166,3 +166,24 @@ def test_sampling_speed_times_each_design_at_each_resolution_with_its_own_sample
     assert table["model"].tolist() == ["4x4", "8x8"]
     assert table["speed-up"].tolist() == pytest.approx(
         [rows[0]["seconds_per_1000"] / rows[1]["seconds_per_1000"], rows[2]["seconds_per_1000"] / rows[3]["seconds_per_1000"]])
+
+
+def test_every_network_trains_on_a_fixed_share_of_each_batch():
+    """The batch is split among the networks in proportion to their intervals, the same way at every step
+    (fixed shapes: cuDNN's autotuner tunes each once), and a batch too small to give each network a row is
+    refused with the key to change."""
+    model = make_model(BLOCK, SHAPE, {})
+    shares = model.interval_shares()
+    assert sum(shares) == pytest.approx(1) and shares[0] == pytest.approx((1 / 3 - 1e-3) / (1 - 1e-3))
+    for batch in (3, 7, 64, 1000):
+        rows = model.rows_per_network(batch)
+        assert sum(rows) == batch and min(rows) >= 1
+        assert all(abs(r - s * batch) < 1 for r, s in zip(rows, shares))
+    seen = []
+    model.predict_noise = lambda k, groups, t: seen.append((k, len(t), float(t.min()), float(t.max()))) or groups
+    for _ in range(3):
+        model.loss({"x": torch.randn(64, *SHAPE)})
+    assert [(k, n) for k, n, _, _ in seen] == [(k, n) for k, n in enumerate(model.rows_per_network(64))] * 3
+    assert all(max(k / 3, 1e-3) <= lo and hi <= (k + 1) / 3 for k, _, lo, hi in seen)
+    with pytest.raises(ValueError, match="training.batch_size 2 < 3"):
+        model.rows_per_network(2)
