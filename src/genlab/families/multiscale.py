@@ -102,8 +102,10 @@ class MultiScaleDiffusion(Family):
         exact = [share * batch_size for share in self.interval_shares()]
         counts = [max(1, math.floor(x)) for x in exact]
         by_remainder = sorted(range(self.groups), key=lambda k: exact[k] - counts[k], reverse=True)
-        for k in by_remainder[:batch_size - sum(counts)]:
+        for k in by_remainder[:max(0, batch_size - sum(counts))]:
             counts[k] += 1
+        while sum(counts) > batch_size:  # only where a share below one row was raised to one
+            counts[counts.index(max(counts))] -= 1
         return counts
 
     def loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
