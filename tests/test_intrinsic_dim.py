@@ -50,7 +50,6 @@ def test_baselines_run_with_sane_settings():
     assert run_baselines(x, ["DANCo"])["DANCo"] == estimates["DANCo"]  # seeded: reproducible
 
 
-
 def test_vectorised_ess_is_skdims_ess_to_the_last_bit():
     """The batched ESS the baselines run gives scikit-dimension's floats, point by point: on a 4-sphere in
     R^12 with 110 neighbours per point, where a neighbourhood's 5995 pairs exceed ESS's 5000 and the random
@@ -63,6 +62,7 @@ def test_vectorised_ess_is_skdims_ess_to_the_last_bit():
     ours = VectorisedESS(random_state=0).fit(x, n_neighbors=110)
     assert np.array_equal(ours.essval_, library.essval_) and ours.dimension_ == library.dimension_
     assert 3.0 <= ours.dimension_ <= 5.5
+
 
 def test_trained_score_model_recovers_a_subspace_dimension_through_the_metric(tmp_path):
     """End to end at CI scale: a VE score model trained for 600 steps on a 2-D Gaussian in R^8 and the

@@ -80,9 +80,9 @@ def conditional(run: Run) -> dict[str, Any]:
         truth_measure, region = task.measure(x, y)
         measure_peak = 1.0 if task.kind == "edges" else high - low
         # PSNR of the MSE pooled over the examples: an edge map can match exactly (an infinite per-example PSNR)
-        result["consistency_psnr"] = statistics.fmean([float(psnr_of(region_mse(task.measure(draw, y)[0], truth_measure,
-                                                                     region).mean(), measure_peak))
-                                            for draw in samples])
+        result["consistency_psnr"] = statistics.fmean(
+            [float(psnr_of(region_mse(task.measure(draw, y)[0], truth_measure, region).mean(), measure_peak))
+             for draw in samples])
         real_pairs = torch.cat([shown_features, truth_features], 1)
         result.update(_mean_and_spread("joint_fid", [
             frechet_distance_of_features(real_pairs, torch.cat([shown_features, f], 1)) for f in sample_features]))

@@ -89,9 +89,13 @@ class MultiScaleDiffusion(Family):
         out = self.networks[k](reconstruct(groups), self.sdes[k].noise_level(t))
         return decompose(out, self.levels - k)
 
+    def interval_edges(self, eps: float | None = None) -> list[float]:
+        """[eps, 1/G, 2/G, ..., 1]: network k serves t in (edges[k], edges[k + 1]]."""
+        return [self.eps if eps is None else eps] + [(k + 1) / self.groups for k in range(self.groups)]
+
     def interval_shares(self) -> list[float]:
-        """P(network k) for t ~ U[eps, 1]: the length of its interval (k/G, (k+1)/G], the first cut at eps."""
-        edges = [self.eps] + [(k + 1) / self.groups for k in range(self.groups)]
+        """P(network k) for t ~ U[eps, 1]: the length of its interval over the whole."""
+        edges = self.interval_edges()
         return [(b - a) / (1 - self.eps) for a, b in zip(edges, edges[1:])]
 
     def rows_per_network(self, batch_size: int) -> list[int]:
@@ -115,7 +119,7 @@ class MultiScaleDiffusion(Family):
         genlab.diffusion.losses writes it for one SDE."""
         x0 = batch["x"]
         clean = decompose(x0, self.levels)
-        edges = [self.eps] + [(k + 1) / self.groups for k in range(self.groups)]
+        edges = self.interval_edges()
         total, start = x0.new_zeros(()), 0
         for k, (rows, share) in enumerate(zip(self.rows_per_network(len(x0)), self.interval_shares())):
             part = slice(start, start + rows)
@@ -142,11 +146,11 @@ class MultiScaleDiffusion(Family):
         per_interval = max(1, options["steps"] // self.groups)
         eps, device = options.get("eps", self.eps), self.device
         shapes = group_shapes(self.example_shape, self.levels)
+        edges = self.interval_edges(eps)
         groups: list[torch.Tensor] = [torch.empty(0)] * self.groups
         for k in reversed(range(self.groups)):
             groups[k] = torch.randn((n, *shapes[k]), generator=generator, device=device)
-            times = torch.linspace((k + 1) / self.groups, k / self.groups if k else eps, per_interval + 1,
-                                   device=device)
+            times = torch.linspace(edges[k + 1], edges[k], per_interval + 1, device=device)
             for i in range(per_interval):
                 last = k == 0 and i == per_interval - 1
                 groups[k:] = self._step(k, groups[k:], times[i], times[i + 1], options["name"], not last,
