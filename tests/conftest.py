@@ -81,7 +81,7 @@ def small_params() -> dict:
             training["early_stopping"] = {"validation_fraction": 0.1, "every": 20, "patience": 2}
     params["datasets"]["ring"].update(n_train=500, n_test=100)
     for name in ("cond_gaussian", "cond_mixture", "banana_single", "banana_squeezed", "banana_river", "hemisphere_2_3",
-                 "sinusoid_1_3"):
+                 "sinusoid_1_3", "hemisphere_3_5", "sinusoid_1_5"):
         params["datasets"][name].update(n_train=200, n_test=50)
     params["figures"]["cdsm_consistency"].update(sample_sizes=[50, 200], test_points=50, times=4)
     params["evaluation"] = {
@@ -91,7 +91,7 @@ def small_params() -> dict:
         "reconstruction": {"n_examples": 16, "batch_size": 16},
         "modes": {"n_samples": 64},
         "geodesic": {"n_pairs": 8, "n_times": 5},
-        "rae": {"epsilon": 0.05, "n_examples": 20},
+        "rae": {"epsilon": 0.1, "n_examples": 20},
         "conditional": {"n_examples": 16, "batch_size": 16},
         "intrinsic_dim": {"t0": 0.2, "n_points": 4, "baseline_points": 100, "baselines": ["MLE", "TwoNN"]},
         "sweep": {"n_samples": 32, "samplers": [{"name": "euler_maruyama", "steps": [2, 4]},

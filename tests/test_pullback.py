@@ -4,6 +4,7 @@ anisotropic isometry-regularised flow, and its geodesic / RAE metrics, checked a
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -77,6 +78,28 @@ def test_affine_couplings_are_the_authors_bounded_scale_flow():
             assert moved[:, 0::2].all() and not moved[:, 1::2].any()
 
 
+@pytest.mark.parametrize("points", [None, 2])
+def test_loss_terms_match_brute_force_jacobians_on_the_batch(points):
+    # the loss takes the NLL and the Jacobians from one forward pass over copies of the batch: each term must
+    # equal its definition, the penalty on the first `points` examples only
+    torch.manual_seed(2)
+    model = PullbackFlow((3,), transforms=3, hidden=16, isometry=0.7, volume=0.3, isometry_points=points)
+    with torch.no_grad():
+        for parameter in model.phi.parameters():
+            parameter.add_(0.3 * torch.randn_like(parameter))
+        model.log_std.copy_(torch.tensor([0.3, -0.2, -1.0]))
+    x = torch.randn(5, 3)
+    jacobians = [torch.autograd.functional.jacobian(lambda v: model.encode(v[None])[0], point) for point in x]
+    log_det = torch.stack([torch.linalg.slogdet(j).logabsdet for j in jacobians])
+    defect = torch.stack([(j.T @ j - torch.eye(3)).pow(2).sum() for j in jacobians])[: points or 5]
+    outputs = model.loss({"x": x})
+    torch.testing.assert_close(outputs["nll"], -model.log_likelihood(x).mean())
+    torch.testing.assert_close(outputs["isometry"], defect.mean(), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(outputs["volume"], log_det.abs().mean(), rtol=1e-4, atol=1e-5)
+    expected = outputs["nll"] + 0.7 * defect.mean() + 0.3 * log_det.abs().mean()
+    torch.testing.assert_close(outputs["loss"], expected, rtol=1e-4, atol=1e-5)
+
+
 def test_volume_term_is_the_absolute_log_determinant_of_the_jacobian():
     torch.manual_seed(1)
     model = PullbackFlow((2,), transforms=2, hidden=16, isometry=0.0, volume=1.0)
@@ -119,6 +142,82 @@ def test_manifolds_for_the_rae_have_the_stated_dimension(kind):
         moved = (rest[:200] - rest[nearest]).abs().max(1).values
         assert (moved <= 2 * 2**0.5 * distance.min(1).values + 1e-5).all()
         assert rest.abs().max() <= 1 + 1e-6
+
+
+def _authors_hemisphere_point(angles):
+    """generate_hemisphere_samples' coordinate loop (GBATZOLIS/Score-Based-Pullback-Riemannian-Geometry,
+    sample_dataset.py) for one point, given the angles it reads."""
+    sin_prod, coords = 1.0, []
+    for theta in angles:
+        coords.append(sin_prod * math.cos(theta))
+        sin_prod *= math.sin(theta)
+    return coords + [sin_prod]
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_hemisphere_is_the_authors_latitude_band_over_half_the_azimuth(k):
+    from scipy import stats
+    from genlab.data.synthetic import _frame, hemisphere
+    n = 4000
+    x, meta = hemisphere(np.random.default_rng(3), n, k, k + 2)
+    replay = np.random.default_rng(3)  # the same draws, in the function's order: its angles, then the frame
+    polar = replay.beta(5, 5, size=(n, 1)) * np.pi / 2
+    angles = np.concatenate([polar, replay.uniform(0, np.pi, size=(n, k - 1))], axis=1)
+    s = x @ _frame(replay, k + 2, k + 1)  # back to the sphere's own coordinates
+    expected = np.array([_authors_hemisphere_point(a) for a in angles[:200]])
+    np.testing.assert_allclose(s[:200], expected, atol=1e-12)
+    assert meta["intrinsic_dim"] == k and np.allclose(np.linalg.norm(x, axis=1), 1)
+    # the polar angle theta_1 = arccos(s_1) is Beta(5, 5) * pi/2: a band of latitudes around pi/4
+    assert stats.kstest(np.arccos(s[:, 0]) / (np.pi / 2), stats.beta(5, 5).cdf).pvalue > 1e-3
+    assert (s[:, 1:] >= -1e-12).all() if k == 1 else (s[:, -1] >= -1e-12).all()  # half of the azimuth
+
+
+def test_sinusoid_noise_lies_off_the_manifold_only():
+    from genlab.data.synthetic import sinusoid
+    n, k, dim = 20000, 2, 5
+    x, _ = sinusoid(np.random.default_rng(4), n, k, dim)
+    replay = np.random.default_rng(4)
+    z = replay.normal(size=(n, k)) * 3**0.5
+    shears = replay.uniform(1, 2, size=(k, dim - k))
+    np.testing.assert_array_equal(x[:, -k:], z)  # the manifold's coordinates carry no noise
+    residual = x[:, :-k] - np.sin(z @ shears)
+    # the authors' variance 1e-3; the sample variance of 60000 draws is within 2% (4 standard errors ~ 2.3%)
+    np.testing.assert_allclose(residual.var(), 1e-3, rtol=0.025)
+
+
+def test_pca_baseline_recovers_a_known_subspace_and_its_variances():
+    from genlab.evaluation.geometry import principal_components
+    from genlab.families.pullback import retained_dimension
+    torch.manual_seed(0)
+    frame = torch.linalg.qr(torch.randn(6, 3, dtype=torch.float64))[0]
+    stds = torch.tensor([3.0, 1.0, 0.3], dtype=torch.float64)
+    x = 2.0 + (torch.randn(200000, 3, dtype=torch.float64) * stds) @ frame.T
+    pca = principal_components(x)
+    torch.testing.assert_close(pca.variances[:3], stds**2, rtol=0.02, atol=0)  # s.e. of a variance: 0.3%
+    assert pca.variances[3:].abs().max() < 1e-12
+    torch.testing.assert_close(pca.reconstruct(x[:5], 3), x[:5])  # the data lie in the 3 directions
+    # keeping 1 direction loses the 1.09 of 10.09 not on it: that is what the MSE per dimension counts
+    loss = (pca.reconstruct(x, 1) - x).pow(2).sum(1).mean()
+    torch.testing.assert_close(loss, stds[1:].pow(2).sum(), rtol=0.02, atol=0)
+    assert retained_dimension(pca.variances, 0.1) == 2 and retained_dimension(pca.variances, 0.2) == 1
+
+
+def test_base_starts_at_the_data_scale_and_learns_at_its_own_rate(tmp_path):
+    from genlab.train import train
+    data = make_dataset("h", {"kind": "hemisphere", "n_train": 300, "n_test": 10, "k": 2, "ambient_dim": 3}, 0)
+    training = {**yaml.safe_load(open("params/default.yaml"))["models"]["pullback_rae"]["training"],
+                "steps": 1, "warmup_steps": 0, "schedule": "constant", "weight_decay": 0.0, "lr": 1e-3,
+                "checkpoint_every": 1}
+    torch.manual_seed(0)
+    model = PullbackFlow((3,), transforms=2, hidden=8, isometry=0.0, base_init="data", base_lr_scale=25)
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    train(model, data, training, tmp_path, seed=0, config_hash="h", config={}, device=torch.device("cpu"),
+          progress=False)
+    start = torch.as_tensor(data.x_train).float().std(0).log()
+    # Adam's first step moves each parameter by lr * g / (|g| + eps): +-lr, here 25 lr for the base
+    torch.testing.assert_close((model.log_std - start).abs(), torch.full((3,), 25e-3), rtol=1e-3, atol=0)
+    moved = max((p - before[name]).abs().max() for name, p in model.named_parameters() if name != "log_std")
+    assert 0.5e-3 < moved <= 1.001e-3  # float32 rounding of the parameters
 
 
 def test_cli_trains_a_pullback_flow_and_writes_geodesic_and_rae_metrics(tmp_path):

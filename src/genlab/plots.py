@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -293,23 +294,30 @@ def pullback_geodesics(datasets: list[tuple[str, np.ndarray]], results: dict[tup
 def rae_spectra(results: list[tuple[str, dict]]):
     """The Riemannian auto-encoder per manifold: the learned base variances in decreasing order (log scale;
     the retained ones filled) with the true dimension marked, and the held-out reconstruction error against
-    the number of latent coordinates kept."""
+    the number of latent coordinates kept; linear PCA's variances and errors dashed in the same colour."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     for name, result in results:
         variances = np.asarray(result["variances"])
         index = np.arange(1, len(variances) + 1)
-        line, = left.plot(index, variances, "-", label=f"{name}: K={result['true_dim']}, kept {result['retained_dim']}")
+        line, = left.plot(index, variances, "-", label=f"{name}: K={result['true_dim']}, RAE keeps "
+                                                      f"{result['retained_dim']}, PCA {result['pca_retained_dim']}")
         kept = index <= result["retained_dim"]
         left.plot(index[kept], variances[kept], "o", color=line.get_color())
         left.plot(index[~kept], variances[~kept], "o", mfc="none", color=line.get_color())
+        left.plot(index, result["pca_variances"], "--", color=line.get_color(), linewidth=1)
         left.axvline(result["true_dim"] + 0.5, color=line.get_color(), linestyle=":", linewidth=1)
-        right.plot(index, result["mse_by_kept_dim"], "o-", color=line.get_color(), label=name)
-    left.set(yscale="log", xlabel="latent coordinate (by learned variance)", ylabel="learned variance",
-             title="learned base variances (filled: kept by the RAE)")
-    right.set(yscale="symlog", xlabel="latent coordinates kept", ylabel="held-out MSE per dimension",
-              title="RAE reconstruction error")
+        right.plot(index, result["mse_by_kept_dim"], "o-", color=line.get_color(), label=f"{name} (RAE)")
+        right.plot(index, result["pca_mse_by_kept_dim"], "x--", color=line.get_color(), label=f"{name} (PCA)")
+    # a manifold inside a linear subspace has PCA variances of ~1e-16 beyond it: keep the learned ones readable
+    floor = min(min(result["variances"]) for _, result in results) / 10
+    left.set(yscale="log", xlabel="latent coordinate (by variance)", ylabel="variance", ylim=(floor, None),
+             title="learned base variances (filled: kept by the RAE; dashed: PCA)")
+    for ax in (left, right):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    right.set(xlabel="latent coordinates kept", ylabel="held-out MSE per dimension",
+              title="reconstruction error (RAE solid, PCA dashed)")
     right.set_yscale("symlog", linthresh=1e-5)
-    left.legend(fontsize=7), right.legend(fontsize=7)
+    left.legend(fontsize=7), right.legend(fontsize=6)
     fig.tight_layout()
     return fig
 

@@ -34,8 +34,8 @@ RECONSTRUCTION_COLUMNS = ["latent dim", "MSE", "PSNR (dB)", "SSIM", "FID of reco
 RECONSTRUCTION_ROWS = ["vae", "score_vae"]
 GEODESIC_ROWS = ["banana_single", "banana_squeezed", "banana_river"]
 GEODESIC_FLOWS = ["pullback_plain", "pullback_anisotropic", "pullback_isometric", "pullback"]
-RAE_COLUMNS = ["ambient dim", "true dim", "retained dim", "epsilon", "discarded variance share",
-               "MSE at retained dim", "MSE at true dim"]
+RAE_COLUMNS = ["ambient dim", "true dim", "epsilon", "RAE retained dim", "PCA retained dim", "RAE discarded share",
+               "PCA discarded share", "RAE MSE at true dim", "PCA MSE at true dim"]
 CONDITIONAL_COLUMNS = ["PSNR (dB)", "SSIM", "consistency PSNR (dB)", "diversity (0-255)", "FID", "FID std (draws)",
                        "joint FID", "feature distance", "paper LPIPS", "class agreement", "s/1000 samples"]
 MULTISCALE_COLUMNS = ["NFE uniform", "NFE multi-scale", "uniform s / 1000 samples", "multi-scale s / 1000 samples",

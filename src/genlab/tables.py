@@ -188,17 +188,21 @@ def geodesic_table(metric_files: list[str | Path], nll_files: list[str | Path] |
 
 def rae_table(metric_files: list[str | Path]) -> pd.DataFrame:
     """The Riemannian auto-encoder per manifold: true dimension, coordinates kept at the configured eps, the
-    variance share discarded, and the held-out MSE at the kept and at the true dimension."""
+    variance share discarded, the held-out MSE at the kept and at the true dimension, and the same for linear
+    PCA under the same rule."""
     rows = []
     for path in metric_files:
         result = _read(Path(path))
-        variances = result["variances"]
-        kept, truth = result["retained_dim"], result["true_dim"]
-        rows.append({"model": result["experiment"], "ambient dim": len(variances), "true dim": truth,
-                     "retained dim": kept, "epsilon": result["epsilon"],
-                     "discarded variance share": sum(variances[kept:]) / sum(variances),
-                     "MSE at retained dim": result["mse_by_kept_dim"][kept - 1],
-                     "MSE at true dim": result["mse_by_kept_dim"][truth - 1] if truth else None})
+        truth = result["true_dim"]
+        row = {"model": result["experiment"], "ambient dim": len(result["variances"]), "true dim": truth,
+               "epsilon": result["epsilon"]}
+        for method, prefix in (("RAE", ""), ("PCA", "pca_")):
+            variances, kept = result[f"{prefix}variances"], result[f"{prefix}retained_dim"]
+            mse = result[f"{prefix}mse_by_kept_dim"]
+            row |= {f"{method} retained dim": kept,
+                    f"{method} discarded share": sum(variances[kept:]) / sum(variances),
+                    f"{method} MSE at true dim": mse[truth - 1] if truth else None}
+        rows.append(row)
     return pd.DataFrame(rows)
 
 

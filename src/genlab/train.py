@@ -310,11 +310,12 @@ def train(model: Family, dataset: Dataset, training: dict[str, Any], run_dir: st
     model.initialize(x_train)
     model.to(device)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
-    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [group for group in model.parameter_groups() if group["params"]]
+    params = [p for group in groups for p in group["params"]]
     # foreach: one kernel per op for all tensors instead of a Python loop over them (the default on GPUs;
     # on CPU it computes the same elementwise ops, bit-identical, with less per-step overhead)
-    optimizer = torch.optim.AdamW(params, lr=training["lr"], weight_decay=training["weight_decay"],
-                                  betas=tuple(training.get("betas", (0.9, 0.999))), foreach=True) if params else None
+    optimizer = torch.optim.AdamW(groups, lr=training["lr"], weight_decay=training["weight_decay"],
+                                  betas=tuple(training.get("betas", (0.9, 0.999))), foreach=True) if groups else None
     batch_generator = torch.Generator().manual_seed(seed + 1)
     step, rows, elapsed_before = 0, [], 0.0
     window = {"counts": {}, "sums": {}}  # per key: a GAN logs each player's loss on its own steps
@@ -363,7 +364,7 @@ def train(model: Family, dataset: Dataset, training: dict[str, Any], run_dir: st
             batch = {"x": x.to(device), "y": y_train[idx].to(device) if y_train is not None else None,
                      "step": step}  # families with several players (GAN) schedule their updates on it
             for group in optimizer.param_groups:
-                group["lr"] = lr_at(step, training)
+                group["lr"] = lr_at(step, training) * group.get("lr_scale", 1.0)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
                 outputs = model.loss(batch)
             loss = outputs["loss"]

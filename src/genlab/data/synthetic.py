@@ -154,24 +154,30 @@ def banana(rng, n, variant="single"):
     return banana_psi(spec, torch.as_tensor(u), inverse=True).numpy(), {"banana": spec}
 
 
-def hemisphere(rng, n, k, ambient_dim, noise_std=0.01):
-    """The upper unit k-hemisphere (last coordinate >= 0, in R^(k+1)) embedded isometrically in R^D, plus
-    isotropic noise of noise_std (so that it has a density): intrinsic dimension k."""
+def hemisphere(rng, n, k, ambient_dim, noise_std=0.0):
+    """The authors' hemisphere(K, N) (GBATZOLIS/Score-Based-Pullback-Riemannian-Geometry, sample_dataset.py):
+    points of the unit k-sphere in hyperspherical coordinates, the polar angle theta_1 ~ Beta(5, 5) * pi/2 (a
+    band of latitudes around pi/4) and the other k - 1 angles uniform on [0, pi] (half of the azimuth),
+    embedded isometrically in R^D; no noise unless noise_std > 0: intrinsic dimension k.
+    (Their code draws a k-th angle that its coordinate loop never reads; leaving it out changes nothing.)"""
     if ambient_dim < k + 1:
         raise ValueError(f"a {k}-hemisphere needs ambient_dim >= {k + 1}, got {ambient_dim}")
-    s = rng.normal(size=(n, k + 1))
-    s /= np.linalg.norm(s, axis=1, keepdims=True)
-    s[:, -1] = np.abs(s[:, -1])
+    angles = np.concatenate([rng.beta(5, 5, size=(n, 1)) * np.pi / 2,
+                             rng.uniform(0, np.pi, size=(n, k - 1))], axis=1)
+    # x_i = cos(theta_i) prod_{j<i} sin(theta_j) for i <= k, x_{k+1} = prod_{j<=k} sin(theta_j)
+    sines = np.cumprod(np.concatenate([np.ones((n, 1)), np.sin(angles)], axis=1), axis=1)
+    s = np.concatenate([sines[:, :-1] * np.cos(angles), sines[:, -1:]], axis=1)
     x = s @ _frame(rng, ambient_dim, k + 1).T
     return x + noise_std * rng.normal(size=x.shape), {"intrinsic_dim": k}
 
 
-def sinusoid(rng, n, k, ambient_dim, noise_std=0.03):
-    """The paper's sinusoid(K, N): z ~ N(0, 3 I_k) on the manifold, and each of the other D - k coordinates
-    is sin(<shear_j, z>) with shear_j ~ U[1, 2]^k, plus noise of noise_std: intrinsic dimension k."""
+def sinusoid(rng, n, k, ambient_dim, noise_std=1e-3 ** 0.5):
+    """The authors' sinusoid(K, N) (same file): z ~ N(0, 3 I_k) are the last k coordinates, and each of the
+    other D - k is sin(<shear_j, z>) with shear_j ~ U[1, 2]^k plus noise of noise_std (theirs: variance 1e-3)
+    off the manifold only: intrinsic dimension k."""
     if ambient_dim <= k:
         raise ValueError(f"sinusoid({k}, {ambient_dim}) needs ambient_dim > k")
     z = rng.normal(size=(n, k)) * 3**0.5
     shears = rng.uniform(1, 2, size=(k, ambient_dim - k))
-    x = np.concatenate([np.sin(z @ shears), z], axis=1)
-    return x + noise_std * rng.normal(size=x.shape), {"intrinsic_dim": k}
+    off_manifold = np.sin(z @ shears) + noise_std * rng.normal(size=(n, ambient_dim - k))
+    return np.concatenate([off_manifold, z], axis=1), {"intrinsic_dim": k}

@@ -11,6 +11,7 @@ from genlab.data import Dataset
 from genlab.data.synthetic import banana_geodesic
 from genlab.evaluation.registry import Run, metric
 from genlab.families import Family
+from genlab.families.pullback import retained_dimension
 
 
 def intrinsic_dimension(model: Family | None, dataset: Dataset, settings: dict[str, Any], seed: int) -> dict[str, Any]:
@@ -97,10 +98,34 @@ def geodesic_errors(model: Family, dataset: Dataset, settings: dict[str, Any], s
 def rae(run: Run) -> dict[str, Any]:
     """The Riemannian auto-encoder of a pullback flow: the latent dimensions kept at the configured eps
     against the manifold's true dimension, the learned variance spectrum, and the held-out reconstruction
-    error when keeping d = 1..D coordinates."""
+    error when keeping d = 1..D coordinates; beside it linear PCA (fitted on the training data) under the same
+    rule, which is all the flow has to beat: on a flat or gently curved manifold PCA alone finds K."""
     model, dataset, settings = run.model, run.dataset, run.settings("rae")
     x = torch.as_tensor(dataset.x_test[: settings["n_examples"]]).to(model.device)
     mse = [float((model.rae_reconstruct(x, keep) - x).flatten(1).pow(2).mean()) for keep in range(1, model.dim + 1)]
+    pca = principal_components(torch.as_tensor(dataset.x_train).flatten(1).double())
+    x = x.flatten(1).double().cpu()
+    pca_mse = [float((pca.reconstruct(x, keep) - x).pow(2).mean()) for keep in range(1, model.dim + 1)]
     return {"true_dim": dataset.meta.get("intrinsic_dim"), "epsilon": settings["epsilon"],
             "retained_dim": model.rae_dimension(settings["epsilon"]),
-            "variances": model.variances.sort(descending=True).values.tolist(), "mse_by_kept_dim": mse}
+            "variances": model.variances.sort(descending=True).values.tolist(), "mse_by_kept_dim": mse,
+            "pca_retained_dim": retained_dimension(pca.variances, settings["epsilon"]),
+            "pca_variances": pca.variances.tolist(), "pca_mse_by_kept_dim": pca_mse}
+
+
+class PrincipalComponents:
+    """Linear PCA: the mean, the principal directions (columns, by decreasing variance) and their variances."""
+
+    def __init__(self, mean: torch.Tensor, directions: torch.Tensor, variances: torch.Tensor):
+        self.mean, self.directions, self.variances = mean, directions, variances
+
+    def reconstruct(self, x: torch.Tensor, keep: int) -> torch.Tensor:
+        """Project onto the ``keep`` directions of largest variance through the mean."""
+        basis = self.directions[:, :keep]
+        return self.mean + (x - self.mean) @ basis @ basis.T
+
+
+def principal_components(x: torch.Tensor) -> PrincipalComponents:
+    mean = x.mean(0)
+    variances, directions = torch.linalg.eigh(torch.cov((x - mean).T).reshape(x.shape[1], x.shape[1]))
+    return PrincipalComponents(mean, directions.flip(1), variances.flip(0).clamp_min(0))

@@ -53,6 +53,11 @@ class Family(nn.Module):
     def initialize(self, x_train: torch.Tensor) -> None:
         """Data-dependent initialisation (default: none)."""
 
+    def parameter_groups(self) -> list[dict[str, Any]]:
+        """The optimiser's parameter groups: one of all trainable parameters, unless a family gives some of them
+        an ``lr_scale`` (a multiple of the scheduled learning rate)."""
+        return [{"params": [p for p in self.parameters() if p.requires_grad]}]
+
     def loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
