@@ -40,14 +40,28 @@ def test_spectrum_gap_rule():
 
 def test_baselines_run_with_sane_settings():
     """The wiring of the scikit-dimension baselines: on a 5-sphere in R^30 each lands near 5 (global
-    lPCA sees the 6-dimensional span of the sphere, as it should)."""
+    lPCA and PPCA see the 6-dimensional span of the sphere, as linear methods should)."""
     from genlab.metrics.id_baselines import run_baselines
     x = make_dataset("s", {"kind": "sphere", "n_train": 800, "n_test": 10, "k": 5, "ambient_dim": 30}, 0).x_train
-    estimates = run_baselines(x, ["MLE", "TwoNN", "lPCA", "MiND_ML", "DANCo"])
-    assert estimates["lPCA"] == 6
-    for name in ("MLE", "TwoNN", "MiND_ML", "DANCo"):
+    estimates = run_baselines(x, ["MLE", "MLE_5", "PPCA", "TwoNN", "lPCA", "MiND_ML", "DANCo"])
+    assert estimates["lPCA"] == 6 and estimates["PPCA"] == 6
+    for name in ("MLE", "MLE_5", "TwoNN", "MiND_ML", "DANCo"):
         assert 4.0 <= estimates[name] <= 6.5, (name, estimates[name])
     assert run_baselines(x, ["DANCo"])["DANCo"] == estimates["DANCo"]  # seeded: reproducible
+
+
+def test_mle_baselines_are_levina_bickel_with_m_neighbours():
+    # the MLE of Levina and Bickel at a point: 1 / mean_j log(T_m / T_j) over its m - 1 nearer neighbours
+    # (skdim's unbiased=False form), combined over points by the harmonic mean as R's maxLikGlobalDimEst
+    from scipy.spatial import cKDTree
+
+    from genlab.metrics.id_baselines import run_baselines
+    x = make_dataset("s", {"kind": "sphere", "n_train": 600, "n_test": 10, "k": 3, "ambient_dim": 8}, 0).x_train
+    x = np.asarray(x, dtype=np.float64)
+    for name, m in (("MLE_5", 5), ("MLE", 20)):
+        distances = cKDTree(x).query(x, m + 1)[0][:, 1:]  # each point's m nearest others
+        local = 1 / np.mean(np.log(distances[:, -1:] / distances[:, :-1]), axis=1)
+        assert run_baselines(x, [name])[name] == pytest.approx(1 / np.mean(1 / local), rel=1e-9), name
 
 
 def test_vectorised_ess_is_skdims_ess_to_the_last_bit():
@@ -160,5 +174,5 @@ def test_cli_is_exact_on_held_out_manifolds_and_beats_every_baseline(tmp_path):
         for estimator, value in {"ours": result["estimate"], **result["baselines"]}.items():
             errors.setdefault(estimator, []).append(abs(value - truth))
     mae = {estimator: sum(e) / len(e) for estimator, e in errors.items()}
-    assert set(mae) == {"ours", "MLE", "TwoNN", "lPCA", "DANCo", "MiND_ML", "ESS"}
+    assert set(mae) == {"ours", "MLE", "MLE_5", "PPCA", "TwoNN", "lPCA", "DANCo", "MiND_ML", "ESS"}
     assert all(mae["ours"] < value for estimator, value in mae.items() if estimator != "ours"), mae

@@ -30,8 +30,36 @@ class VectorisedESS(skdim.id.ESS):
         return np.sum(np.sqrt(np.abs(volume))) / np.sum(weight)
 
 
+class PPCA:
+    """Minka's (2000) Bayesian model selection for probabilistic PCA: the number of components that
+    maximises the evidence (scikit-learn's ``PCA(n_components="mle")``), the paper's PPCA baseline
+    (GBATZOLIS/ID-diff, benchmark.py)."""
+
+    def fit(self, x: np.ndarray) -> "PPCA":
+        from sklearn.decomposition import PCA
+        self.dimension_ = PCA(n_components="mle").fit(x).n_components_
+        return self
+
+
+class NeighboursMLE:
+    """skdim's MLE (Levina-Bickel, combined by the harmonic mean as R's maxLikGlobalDimEst) with m
+    neighbours per point: skdim takes m as an argument of ``fit`` (default 20; its ``K`` is then unused)."""
+
+    def __init__(self, neighbours: int):
+        self.neighbours = neighbours
+
+    def fit(self, x: np.ndarray) -> "NeighboursMLE":
+        self.dimension_ = skdim.id.MLE().fit(x, n_neighbors=self.neighbours).dimension_
+        return self
+
+
+# The paper's baselines (benchmark.py: R's intrinsicDimension) are MLE with m = 5 and 20 neighbours,
+# PCA with the Fukunaga-Olsen threshold on the whole set (pcaLocalDimEst(data, "FO"): skdim's lPCA is its
+# port) and PPCA; the others are scikit-dimension's strongest.
 BASELINES = {
-    "MLE": lambda dim: skdim.id.MLE(),
+    "MLE": lambda dim: skdim.id.MLE(),  # m = 20 neighbours, skdim's default
+    "MLE_5": lambda dim: NeighboursMLE(5),
+    "PPCA": lambda dim: PPCA(),
     "TwoNN": lambda dim: skdim.id.TwoNN(),
     "lPCA": lambda dim: skdim.id.lPCA(),
     "DANCo": lambda dim: skdim.id.DANCo(D=dim),
