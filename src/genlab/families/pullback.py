@@ -71,8 +71,8 @@ class PullbackFlow(Family):
         self.passes_per_sample = passes_to_invert(kind, transforms, self.dim)
         self.log_std = nn.Parameter(torch.zeros(self.dim), requires_grad=anisotropic)
         self.isometry, self.volume = isometry, volume
-        # the penalty costs one double backward per dimension: an unbiased estimate of its mean on the first
-        # isometry_points examples of each batch is much cheaper than on all of them
+        # the penalty costs D - 1 more forward rows and a double backward per penalised example: an unbiased
+        # estimate of its mean on the first isometry_points examples of each batch is cheaper than on all
         self.isometry_points = isometry_points
         if base_init not in ("unit", "data"):
             raise ValueError(f"base_init must be 'unit' or 'data', got {base_init!r}")
@@ -116,7 +116,8 @@ class PullbackFlow(Family):
         rows, differentiable. One forward pass serves both: the first rows are repeated D - 1 times below x,
         and one backward pass with the i-th basis vector as the output gradient of copy i (x itself is copy
         0) gives row i of each J. On CPU 25-31% less time per training step than a forward for the NLL plus
-        one backward per output (D = 2-5, 8 couplings of width 64, batch 64), with the same values."""
+        one backward per output (D = 2-5, 8 couplings of width 64, batch 64); the same loss, its gradient
+        summed in another order (parameters within 4e-6 of the old path's after 30 steps)."""
         batch, dim = x.shape
         copies = torch.cat([x, x[:points].repeat(dim - 1, 1)]).detach().requires_grad_(True)
         z, ladj = self.phi(copies)
