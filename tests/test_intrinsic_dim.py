@@ -33,6 +33,69 @@ def test_exact_on_data_near_a_subspace(k, dim):
     assert result["median"] == k
 
 
+def test_sphere_union_points_lie_on_their_own_sphere_and_the_spheres_are_disjoint():
+    data = make_dataset("u", {"kind": "sphere_union", "n_train": 3000, "n_test": 400, "ks": [2, 6],
+                              "ambient_dim": 20}, 0)
+    assert data.meta["component_dims"] == [2, 6] and data.meta["intrinsic_dim"] is None
+    for x, y in ((data.x_train, data.y_train), (data.x_test, data.y_test)):
+        assert set(np.unique(y)) == {0, 1} and abs((y == 0).mean() - 0.5) < 0.05  # shuffled: both splits hold both
+        np.testing.assert_allclose(np.linalg.norm(x, axis=1), 1.0, atol=1e-5)
+    x, y = data.x_train.astype(np.float64), data.y_train
+    spans = []
+    for label, k in enumerate((2, 6)):
+        # each sphere's points span exactly k + 1 directions of R^20
+        singular = np.linalg.svd(x[y == label], compute_uv=False)
+        assert singular[k] > 1.0 and singular[k + 1] < 1e-4 * singular[0]
+        spans.append(np.linalg.svd(x[y == label], full_matrices=False)[2][: k + 1])
+    # random frames: the two spans share no direction (largest cosine of a principal angle well below 1)
+    assert np.linalg.svd(spans[0] @ spans[1].T, compute_uv=False).max() < 0.9
+    with pytest.raises(ValueError, match="ambient_dim >= 10"):
+        make_dataset("u", {"kind": "sphere_union", "n_train": 10, "n_test": 10, "ks": [2, 6], "ambient_dim": 9}, 0)
+
+
+def test_union_gets_each_components_dimension_per_point_through_the_metric_and_table(tmp_path):
+    """Two Gaussians near subspaces of dimension 2 and 6, far apart in R^20: with their analytic mixture
+    score the metric's per-component medians are exactly 2 and 6 (the paper's bimodal union), and the
+    table gives each component its row."""
+    import json
+    from types import SimpleNamespace
+
+    from genlab.data import Dataset
+    from genlab.evaluation.geometry import intrinsic_dimension
+    from genlab.tables import intrinsic_dim_table
+    dim, width, ks = 20, 1e-3, (2, 6)
+    g = torch.Generator().manual_seed(0)
+    means, covariances = [], []
+    for component, k in enumerate(ks):
+        frame, _ = torch.linalg.qr(torch.randn(dim, k, generator=g, dtype=torch.float64))
+        covariances.append(frame @ frame.T + width**2 * torch.eye(dim, dtype=torch.float64))
+        means.append(torch.full((dim,), 20.0 * component, dtype=torch.float64))
+    mixture = GaussianMixture(torch.ones(2, dtype=torch.float64) / 2, torch.stack(means), torch.stack(covariances))
+    sde = VESDE(sigma_min=1e-4, sigma_max=10.0)
+    points = torch.cat([torch.distributions.MultivariateNormal(m, c).sample((6,)) for m, c in
+                        zip(means, covariances)]).float().numpy()
+    labels = np.repeat([0, 1], 6)
+    data = Dataset(points, points, labels, labels, {"intrinsic_dim": None, "component_dims": list(ks)})
+    model = SimpleNamespace(score=analytic_score_fn(mixture, sde), sde=sde, device=torch.device("cpu"))
+    t0 = float(torch.log(torch.tensor(1e-2 / 1e-4)) / torch.log(torch.tensor(10.0 / 1e-4)))
+    settings = {"t0": t0, "n_points": 12, "baseline_points": 12, "baselines": ["lPCA"]}
+    result = intrinsic_dimension(model, data, settings, seed=0)
+    assert result["by_component"] == {"2": {"points": 6, "median": 2, "histogram": {"2": 6}},
+                                      "6": {"points": 6, "median": 6, "histogram": {"6": 6}}}
+    assert result["histogram"] == {"2": 6, "6": 6}
+    path = tmp_path / "union.json"
+    path.write_text(json.dumps({"experiment": "union/score_ve", **result}))
+    table = intrinsic_dim_table([path]).set_index("model")
+    assert table.loc["union (k = 2)", "ours"] == 2 and table.loc["union (k = 6)", "ours"] == 6
+    assert table.loc["union (k = 6)", "ours exact (share of points)"] == 1.0
+    # one global lPCA number stands in both rows: its error is at least half the gap between them
+    assert table.loc["mean absolute error", "ours"] == 0.0
+    assert table.loc["mean absolute error", "lPCA"] >= 2.0
+    from genlab import plots  # the figure draws a union as per-point estimates stacked by component
+    ax = plots.intrinsic_dim_spectra([("union", result)]).axes[0]
+    assert [sum(bar.get_height() for bar in container) for container in ax.containers] == [6, 6]
+
+
 def test_spectrum_gap_rule():
     assert dimension_from_spectrum(torch.tensor([90.0, 88.0, 85.0, 1.2, 1.0, 0.8])) == 3
     assert dimension_from_spectrum(torch.tensor([50.0, 1.0, 0.9, 0.9])) == 3

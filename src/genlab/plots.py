@@ -204,6 +204,9 @@ def intrinsic_dim_spectra(results: list[tuple[str, dict]]):
     the dotted one where our estimate put it."""
     fig, axes = plt.subplots(1, len(results), figsize=(3.4 * len(results), 3.2), squeeze=False)
     for ax, (label, result) in zip(axes[0], results):
+        if "by_component" in result:  # a union of manifolds: the per-point estimates, by the point's manifold
+            _union_histogram(ax, label, result["by_component"], result.get("baselines", {}).get("MLE"))
+            continue
         spectrum = np.asarray(result["mean_spectrum"])
         ax.semilogy(np.arange(1, len(spectrum) + 1), spectrum, marker=".", markersize=3)
         if result["true_dim"] is not None:
@@ -216,6 +219,23 @@ def intrinsic_dim_spectra(results: list[tuple[str, dict]]):
     axes[0][0].set_ylabel("normalised singular value")
     fig.tight_layout()
     return fig
+
+
+def _union_histogram(ax, label: str, by_component: dict[str, dict], global_mle: float | None) -> None:
+    """The per-point estimates on a union of manifolds, stacked by the manifold a point lies on: two modes
+    at the two dimensions, where a global estimator (MLE, if given) gives one number."""
+    dims = sorted({int(d) for part in by_component.values() for d in part["histogram"]})
+    positions = np.arange(dims[0], dims[-1] + 1)
+    bottom = np.zeros(len(positions))
+    for k, part in by_component.items():
+        counts = np.array([part["histogram"].get(str(d), 0) for d in positions])
+        ax.bar(positions, counts, bottom=bottom, label=f"points of the {k}-sphere")
+        bottom += counts
+        ax.axvline(int(k), color="black", linestyle="--", linewidth=0.8)
+    if global_mle is not None:
+        ax.axvline(global_mle, color="red", linestyle=":", label=f"MLE on the union: {global_mle:.1f}")
+    ax.set(xlabel="estimated dimension (per point)", ylabel="points", title=f"{label}: union of spheres")
+    ax.legend(fontsize=7)
 
 
 def cdsm_consistency(curves: pd.DataFrame):

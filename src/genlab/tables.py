@@ -72,19 +72,29 @@ def write_table(table: pd.DataFrame, csv_path: str | Path, tex_path: str | Path,
 
 
 def intrinsic_dim_table(metric_files: list[str | Path]) -> pd.DataFrame:
-    """One row per dataset: ambient and true dimension, our estimate (median over points, and the share of
-    points estimated exactly), and each scikit-dimension baseline; a last row of mean absolute errors over
-    the datasets whose dimension is known."""
+    """One row per dataset (per component for a union of manifolds): ambient and true dimension, our estimate
+    (median over points, and the share of points estimated exactly), and each scikit-dimension baseline; a
+    last row of mean absolute errors over the rows whose dimension is known."""
+    def row(name: str, ambient_dim: int, truth: int | None, estimate: int | None, histogram: dict[str, int],
+            baselines: dict):
+        counts = {int(k): v for k, v in histogram.items()}
+        return {"dataset": name, "D": ambient_dim, "true": truth, "ours": estimate,
+                "ours exact (share of points)": (counts.get(truth, 0) / sum(counts.values())
+                                                 if counts and truth is not None else None), **baselines}
+
     rows = []
     for path in metric_files:
         result = _read(Path(path))
-        histogram = {int(k): v for k, v in result.get("histogram", {}).items()}
-        truth = result["true_dim"]
-        rows.append({"dataset": result["experiment"].split("/")[0], "D": result["ambient_dim"], "true": truth,
-                     "ours": result.get("estimate"),
-                     "ours exact (share of points)": (histogram.get(truth, 0) / sum(histogram.values())
-                                                      if histogram and truth is not None else None),
-                     **result["baselines"]})
+        name = result["experiment"].split("/")[0]
+        if "by_component" in result:
+            # a union of manifolds: a row per component, ours from its own points; a baseline gives one
+            # number for the whole union, which stands in each row
+            rows += [row(f"{name} (k = {k})", result["ambient_dim"], int(k), part["median"], part["histogram"],
+                         result["baselines"])
+                     for k, part in result["by_component"].items()]
+        else:
+            rows.append(row(name, result["ambient_dim"], result["true_dim"], result.get("estimate"),
+                            result.get("histogram", {}), result["baselines"]))
     table = pd.DataFrame(rows)
     known = table[table["true"].notna()]
     estimators = [c for c in table.columns if c not in ("dataset", "D", "true", "ours exact (share of points)")]

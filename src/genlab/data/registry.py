@@ -12,10 +12,12 @@ import numpy as np
 from genlab.data import images, synthetic
 from genlab.data.dataset import Dataset
 
-# Synthetic makers return (x, meta) for n_train + n_test points;
+# Synthetic makers return (x, meta) for n_train + n_test points (meta's "labels", if any, become y: the
+# component each point comes from);
 # image makers return ((x_train, y_train, x_test, y_test), meta).
 SYNTHETIC: dict[str, Callable[..., Any]] = {
-    "sphere": synthetic.sphere, "subspace": synthetic.subspace, "spaghetti": synthetic.spaghetti,
+    "sphere": synthetic.sphere, "sphere_union": synthetic.sphere_union, "subspace": synthetic.subspace,
+    "spaghetti": synthetic.spaghetti,
     "gaussian_mixture": synthetic.gaussian_mixture, "ring": synthetic.ring, "moons": synthetic.moons,
     "checkerboard": synthetic.checkerboard, "squares": synthetic.squares, "blobs": synthetic.blobs,
     "conditional_mixture": synthetic.conditional_mixture, "banana": synthetic.banana,
@@ -40,8 +42,11 @@ def make_dataset(name: str, config: dict[str, Any], seed: int, raw_dir: str = "d
         return Dataset(x_train, x_test, y_train, y_test, meta).validate(name)
     n_train, n_test = options.pop("n_train"), options.pop("n_test")
     x, extra = SYNTHETIC[kind](rng, n_train + n_test, **options)
+    labels = extra.pop("labels", None)
     meta.update(extra, source="synthetic", image=False)
     x = np.asarray(x, dtype=np.float32)
+    if labels is not None:
+        return Dataset(x[:n_train], x[n_train:], labels[:n_train], labels[n_train:], meta).validate(name)
     if "condition_dim" in extra:  # conditional data: the last coordinates are the condition vectors y
         x, y = x[:, : -extra["condition_dim"]], x[:, -extra["condition_dim"]:]
         return Dataset(x[:n_train], x[n_train:], y[:n_train], y[n_train:], meta).validate(name)

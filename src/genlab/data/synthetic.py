@@ -26,6 +26,24 @@ def sphere(rng, n, k, ambient_dim, noise_std=0.0):
     return x + noise_std * rng.normal(size=x.shape), {"intrinsic_dim": k}
 
 
+def sphere_union(rng, n, ks, ambient_dim, noise_std=0.0):
+    """Uniform samples on a union of unit spheres of dimensions ``ks`` (n / len(ks) points each, shuffled),
+    each in its own random frame of R^D: the authors' KSphere with a list of manifold dimensions and the
+    random_isometry embedding (GBATZOLIS/ID-diff, lightning_data_modules/KSphereDataset.py). The spheres meet
+    only if their frames' spans share a unit vector, which random frames do not when sum(k + 1) <= D. The
+    intrinsic dimension is a point's own sphere's: the labels are the sphere each point lies on."""
+    if sum(k + 1 for k in ks) > ambient_dim:
+        raise ValueError(f"spheres of dimensions {ks} need ambient_dim >= {sum(k + 1 for k in ks)} to be disjoint, "
+                         f"got {ambient_dim}")
+    labels = np.arange(n) % len(ks)
+    rng.shuffle(labels)
+    x = np.empty((n, ambient_dim))
+    for label, k in enumerate(ks):
+        rows = labels == label
+        x[rows] = sphere(rng, int(rows.sum()), k, ambient_dim, noise_std)[0]
+    return x, {"intrinsic_dim": None, "component_dims": list(ks), "labels": labels}
+
+
 def subspace(rng, n, k, ambient_dim, noise_std=0.0):
     """A standard Gaussian on a random k-dimensional linear subspace of R^D."""
     x = rng.normal(size=(n, k)) @ _frame(rng, ambient_dim, k).T

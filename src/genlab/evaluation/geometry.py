@@ -32,6 +32,15 @@ def intrinsic_dimension(model: Family | None, dataset: Dataset, settings: dict[s
                       histogram={str(d): int(c) for d, c in enumerate(counts) if c > 0},
                       # the mean spectrum normalised by its largest value: the figure's curve
                       mean_spectrum=(spectra / spectra[:, :1]).mean(0).tolist())
+        if dataset.meta.get("component_dims"):  # a union of manifolds: each point against its own one's dimension
+            labels = torch.as_tensor(dataset.y_test[: settings["n_points"]])
+            result["by_component"] = {}
+            for label, k in enumerate(dataset.meta["component_dims"]):
+                own = estimate["estimates"][labels == label]
+                counts = torch.bincount(own, minlength=dataset.dim + 1)
+                result["by_component"][str(k)] = {
+                    "points": len(own), "median": int(own.median()) if len(own) else None,
+                    "histogram": {str(d): int(c) for d, c in enumerate(counts) if c > 0}}
     x_train = dataset.x_train[: settings["baseline_points"]]
     result["baselines"] = run_baselines(x_train, settings["baselines"], seed)
     return result
