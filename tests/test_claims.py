@@ -71,8 +71,11 @@ def fake_results(root: Path) -> None:
            "id_squares": (64, 4, 4, 3.66, 4, 4)}
     id_table = {name: {"D": D, "true": true, "ours": ours, "ours exact (share of points)": 1.0, "MLE": mle, "lPCA": pca,
                        "PPCA": ppca} for name, (D, true, ours, mle, pca, ppca) in ids.items()}
+    for k in (2, 6):  # the union of a 2- and a 6-sphere: a row per sphere, the global baselines in both
+        id_table[f"id_union (k = {k})"] = {"D": 20, "true": k, "ours": k, "ours exact (share of points)": 1.0,
+                                           "MLE": 2.94, "lPCA": 10, "PPCA": 10}
     id_table["mean absolute error"] = {"D": None, "true": None, "ours": 0.0, "ours exact (share of points)": None,
-                                       "MLE": 0.16, "lPCA": 3.0, "PPCA": 3.33}
+                                       "MLE": 0.96, "lPCA": 4.2, "PPCA": 4.2}
     _write(root / paths.analysis("intrinsic_dim", "json"), id_table)
     for dataset, estimators in CDSM.items():
         _csv(root / paths.cdsm_curves(dataset), [
@@ -102,9 +105,9 @@ def fake_results(root: Path) -> None:
         _write(root / paths.analysis(f"conditional_{task}", "json"), rows)
     _write(root / paths.analysis("reconstructions", "json"), {
         "vae": {"latent dim": 16, "MSE": 0.0261, "PSNR (dB)": 22.5, "SSIM": 0.909, "FID of reconstructions": 8.58,
-                "linear probe accuracy": 0.958},
+                "feature distance": 0.0177, "linear probe accuracy": 0.958},
         "score_vae": {"latent dim": 16, "MSE": 0.0322, "PSNR (dB)": 21.4, "SSIM": 0.922, "FID of reconstructions": 8.31,
-                      "linear probe accuracy": 0.919},
+                      "feature distance": 0.0171, "linear probe accuracy": 0.919},
         "raw inputs": {"latent dim": None, "MSE": None, "PSNR (dB)": None, "SSIM": None, "FID of reconstructions": None,
                        "linear probe accuracy": 0.978}})
     _write(root / paths.analysis("pullback_geodesics", "json"), {
@@ -342,7 +345,9 @@ EXPECTED = {  # verdicts on the default run's numbers (README): what the README'
     "superres28_cdiffe_worst_fid": gc.HOLDS, "superres28_cmde_on_par_psnr": gc.HOLDS,
     "edges_cdiffe_collapses": gc.HOLDS, "superres32_cdiffe_worst_fid": gc.NOT_RUN,
     "inpaint32_cdiffe_worst_psnr": gc.NOT_RUN, "edges32_cdiffe_collapses": gc.NOT_RUN,
-    "scorevae_perceptual_quality": gc.HOLDS,
+    "scorevae_perceptual_quality": gc.HOLDS, "scorevae_feature_distance": gc.DIFFERS,
+    "id_union_small_sphere": gc.HOLDS, "id_union_large_sphere": gc.HOLDS,
+    "id_union10_thesis": gc.NOT_RUN, "id_union30_thesis": gc.NOT_RUN,
     "geodesic_single_paper": gc.DIFFERS, "geodesic_squeezed_paper": gc.HOLDS, "geodesic_river_paper": gc.DIFFERS,
     "geodesic_single_beats_ablations": gc.HOLDS, "geodesic_squeezed_beats_ablations": gc.HOLDS,
     "geodesic_river_beats_ablations": gc.DIFFERS,

@@ -107,7 +107,7 @@ def test_joint_fid_of_features_is_the_reference_frechet_distance_of_the_concaten
 
 
 def test_region_psnr_and_feature_distance_of_the_conditional_metric():
-    from genlab.evaluation.conditional import feature_distance
+    from genlab.metrics.feature_net import feature_distance
     from genlab.metrics.image import psnr_of, region_mse
     truth = torch.zeros(2, 1, 4, 4)
     estimate = truth.clone()

@@ -100,6 +100,9 @@ def test_every_family_figure_and_analysis_has_its_output(miniature):
     autoencoders = json.loads((miniature / "results/analysis/reconstructions.json").read_text())
     assert {"vae", "score_vae", "raw inputs"} <= set(autoencoders)
     assert autoencoders["score_vae"]["latent dim"] == autoencoders["vae"]["latent dim"]
+    assert all(0 <= autoencoders[name]["feature distance"] <= 4 for name in ("vae", "score_vae"))
+    dimensions = json.loads((miniature / "results/analysis/intrinsic_dim.json").read_text())
+    assert {"union (k = 10)", "union (k = 30)"} <= set(dimensions)  # a row per sphere of the union
     geodesics = json.loads((miniature / "results/analysis/pullback_geodesics.json").read_text())
     flows = {name: row for name, row in geodesics.items() if row["flow"] not in ("straight line", "ground truth")}
     assert len(flows) == 12 and all(row["geodesic error"] > 0 and row["variation error"] > 0 for row in flows.values())

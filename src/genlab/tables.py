@@ -144,14 +144,15 @@ def conditional_table(metric_files: list[str | Path], task: str | None = None) -
 
 def reconstruction_table(metric_files: list[str | Path]) -> pd.DataFrame:
     """Auto-encoders (Fig 1.3 and ScoreVAE): one row per model with its latent size, reconstruction MSE,
-    PSNR, SSIM and FID of the reconstructions, and the linear-probe accuracy of its latents; a last row
-    holds the probe on the raw inputs, for reference."""
+    PSNR, SSIM, FID of the reconstructions and their perceptual (feature) distance to the originals, and the
+    linear-probe accuracy of its latents; a last row holds the probe on the raw inputs, for reference."""
     rows, pixels = [], None
     for path in metric_files:
         result = _read(Path(path))
         rows.append({"model": result["experiment"].split("/")[1], "family": result["family"],
                      "latent dim": result["latent_dim"], "MSE": result["mse"], "PSNR (dB)": result["psnr"],
                      "SSIM": result.get("ssim"), "FID of reconstructions": result.get("fid"),
+                     "feature distance": result.get("feature_distance"),
                      "linear probe accuracy": result.get("probe_accuracy")})
         pixels = result.get("pixel_probe_accuracy", pixels)
     if pixels is not None:

@@ -14,17 +14,9 @@ from tqdm import tqdm
 from genlab.errors import NumericsError
 from genlab.evaluation.registry import Run, metric
 from genlab.generation import seeded_generator
-from genlab.metrics.feature_net import FeatureExtractor
+from genlab.metrics.feature_net import FeatureExtractor, feature_distance
 from genlab.metrics.fid import frechet_distance_of_features
 from genlab.metrics.image import psnr, psnr_of, region_mse, ssim, value_range
-
-
-def feature_distance(estimate_features: torch.Tensor, truth_features: torch.Tensor) -> torch.Tensor:
-    """Per-example perceptual distance, LPIPS' recipe on the feature net: the squared distance between the
-    unit-normalised feature vectors (0 for equal features, at most 4)."""
-    unit = [f.double() / f.double().norm(dim=1, keepdim=True).clamp_min(1e-12) for f in (estimate_features,
-                                                                                        truth_features)]
-    return (unit[0] - unit[1]).pow(2).sum(1)
 
 
 @metric("conditional", settings=("conditional",), feature_net="always", requires={"condition"},

@@ -20,3 +20,11 @@ class FeatureExtractor(nn.Module):
     @torch.no_grad()
     def forward(self, x):
         return self.classifier.features(x.to(next(self.classifier.parameters()).device).float())
+
+
+def feature_distance(estimate_features: torch.Tensor, truth_features: torch.Tensor) -> torch.Tensor:
+    """Per-example perceptual distance, LPIPS' recipe on the feature net: the squared distance between the
+    unit-normalised feature vectors (0 for equal features, at most 4)."""
+    unit = [f.double() / f.double().norm(dim=1, keepdim=True).clamp_min(1e-12) for f in (estimate_features,
+                                                                                        truth_features)]
+    return (unit[0] - unit[1]).pow(2).sum(1)
