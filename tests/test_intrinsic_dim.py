@@ -53,6 +53,19 @@ def test_sphere_union_points_lie_on_their_own_sphere_and_the_spheres_are_disjoin
         make_dataset("u", {"kind": "sphere_union", "n_train": 10, "n_test": 10, "ks": [2, 6], "ambient_dim": 9}, 0)
 
 
+@pytest.mark.parametrize("angle_std", [0.3, 0.5, 1.0])
+def test_non_uniform_sphere_concentrates_around_a_pole_as_its_angles_say(angle_std):
+    # theta_1 ~ N(0, s^2) puts the mean of the points at the pole, at distance E cos(theta_1) = exp(-s^2 / 2)
+    # from the centre (every other coordinate carries a factor sin(theta_1), of mean 0); the points stay on
+    # the unit 4-sphere, in a 5-dimensional span
+    x = make_dataset("s", {"kind": "sphere", "n_train": 20000, "n_test": 10, "k": 4, "ambient_dim": 20,
+                           "angle_std": angle_std}, 0).x_train.astype(np.float64)
+    np.testing.assert_allclose(np.linalg.norm(x, axis=1), 1.0, atol=1e-6)
+    assert np.linalg.norm(x.mean(0)) == pytest.approx(np.exp(-angle_std**2 / 2), abs=0.01)
+    singular = np.linalg.svd(x, compute_uv=False)
+    assert singular[5] < 1e-4 * singular[4]
+
+
 def test_union_gets_each_components_dimension_per_point_through_the_metric_and_table(tmp_path):
     """Two Gaussians near subspaces of dimension 2 and 6, far apart in R^20: with their analytic mixture
     score the metric's per-component medians are exactly 2 and 6 (the paper's bimodal union), and the
@@ -139,6 +152,23 @@ def test_vectorised_ess_is_skdims_ess_to_the_last_bit():
     ours = VectorisedESS(random_state=0).fit(x, n_neighbors=110)
     assert np.array_equal(ours.essval_, library.essval_) and ours.dimension_ == library.dimension_
     assert 3.0 <= ours.dimension_ <= 5.5
+
+
+def test_pairs_danco_is_skdims_danco_to_the_last_bit():
+    """DANCo with numpy's neighbour pairs gives scikit-dimension's angles and estimate exactly (with and
+    without its calibration, seeded as the baselines seed it)."""
+    import skdim
+    from genlab.metrics.id_baselines import PairsDANCo
+    x = make_dataset("s", {"kind": "sphere", "n_train": 300, "n_test": 10, "k": 3, "ambient_dim": 10}, 0).x_train
+    x = np.asarray(x, dtype=np.float64)
+    library, ours = skdim.id.DANCo(D=10), PairsDANCo(D=10)
+    for k in (2, 5, 10):
+        assert np.array_equal(ours._loc_angles(x[0], x[1:k + 1]), library._loc_angles(x[0], x[1:k + 1]))
+    for fractal in (True, False):
+        np.random.seed(0)
+        expected = skdim.id.DANCo(D=10, fractal=fractal).fit(x).dimension_
+        np.random.seed(0)
+        assert PairsDANCo(D=10, fractal=fractal).fit(x).dimension_ == expected
 
 
 def test_trained_score_model_recovers_a_subspace_dimension_through_the_metric(tmp_path):

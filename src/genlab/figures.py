@@ -208,11 +208,12 @@ register(Figure(
 register(Figure(
     "reconstructions", "Families",
     files={"reconstructions": "Fig 1.3 extended: held-out originals against auto-encoder reconstructions at the "
-                              "same latent size: the VAE's decoder mean at the encoder mean, and ScoreVAE's "
+                              "same latent size: the VAE's decoder mean at the encoder mean (the models listed: "
+                              "the default run has the VAE at beta 1 and at ScoreVAE's beta), and ScoreVAE's "
                               "conditional reverse-time sample of the frozen pretrained diffusion model given the "
-                              "encoder's latent. The table gives MSE, PSNR, SSIM, the FID of the reconstructions "
-                              "and the held-out accuracy of a linear probe on the latents (last row: on the raw "
-                              "pixels)."},
+                              "encoder's latent. The table gives MSE, PSNR, SSIM, the FID of the reconstructions, "
+                              "their perceptual (feature) distance to the originals and the held-out accuracy of "
+                              "a linear probe on the latents (last row: on the raw pixels)."},
     schema=_block_schema(["dataset", "models", "grid"], dataset={"type": "string"}, models=NAMES, grid=GRID),
     reads=("reconstruction",), samples=True, table=True,
     description="Fig 1.3, originals against auto-encoder reconstructions"))

@@ -16,12 +16,17 @@ def _frame(rng: np.random.Generator, ambient_dim: int, k: int) -> np.ndarray:
     return q
 
 
-def sphere(rng, n, k, ambient_dim, noise_std=0.0):
-    """Uniform samples on the unit k-sphere S^k (in R^{k+1}) embedded isometrically in R^D."""
+def sphere(rng, n, k, ambient_dim, noise_std=0.0, angle_std=None):
+    """Samples on the unit k-sphere S^k (in R^{k+1}) embedded isometrically in R^D: uniform, or with
+    ``angle_std`` the authors' non-uniform sampling (GBATZOLIS/ID-diff, KSphereDataset.sample_sphere): all k
+    hyperspherical angles ~ N(0, angle_std^2), concentrated around a pole for small angle_std."""
     if ambient_dim < k + 1:
         raise ValueError(f"a {k}-sphere needs ambient_dim >= {k + 1}, got {ambient_dim}")
-    s = rng.normal(size=(n, k + 1))
-    s /= np.linalg.norm(s, axis=1, keepdims=True)
+    if angle_std is None:
+        s = rng.normal(size=(n, k + 1))
+        s /= np.linalg.norm(s, axis=1, keepdims=True)
+    else:
+        s = _from_angles(rng.normal(size=(n, k)) * angle_std)
     x = s @ _frame(rng, ambient_dim, k + 1).T
     return x + noise_std * rng.normal(size=x.shape), {"intrinsic_dim": k}
 
@@ -172,6 +177,13 @@ def banana(rng, n, variant="single"):
     return banana_psi(spec, torch.as_tensor(u), inverse=True).numpy(), {"banana": spec}
 
 
+def _from_angles(angles: np.ndarray) -> np.ndarray:
+    """Hyperspherical angles (n, k) -> points of S^k (n, k + 1): x_i = cos(theta_i) prod_{j<i} sin(theta_j)
+    for i <= k, x_{k+1} = prod_{j<=k} sin(theta_j)."""
+    sines = np.cumprod(np.concatenate([np.ones((len(angles), 1)), np.sin(angles)], axis=1), axis=1)
+    return np.concatenate([sines[:, :-1] * np.cos(angles), sines[:, -1:]], axis=1)
+
+
 def hemisphere(rng, n, k, ambient_dim, noise_std=0.0):
     """The authors' hemisphere(K, N) (GBATZOLIS/Score-Based-Pullback-Riemannian-Geometry, sample_dataset.py):
     points of the unit k-sphere in hyperspherical coordinates, the polar angle theta_1 ~ Beta(5, 5) * pi/2 (a
@@ -182,10 +194,7 @@ def hemisphere(rng, n, k, ambient_dim, noise_std=0.0):
         raise ValueError(f"a {k}-hemisphere needs ambient_dim >= {k + 1}, got {ambient_dim}")
     angles = np.concatenate([rng.beta(5, 5, size=(n, 1)) * np.pi / 2,
                              rng.uniform(0, np.pi, size=(n, k - 1))], axis=1)
-    # x_i = cos(theta_i) prod_{j<i} sin(theta_j) for i <= k, x_{k+1} = prod_{j<=k} sin(theta_j)
-    sines = np.cumprod(np.concatenate([np.ones((n, 1)), np.sin(angles)], axis=1), axis=1)
-    s = np.concatenate([sines[:, :-1] * np.cos(angles), sines[:, -1:]], axis=1)
-    x = s @ _frame(rng, ambient_dim, k + 1).T
+    x = _from_angles(angles) @ _frame(rng, ambient_dim, k + 1).T
     return x + noise_std * rng.normal(size=x.shape), {"intrinsic_dim": k}
 
 
