@@ -127,6 +127,15 @@ class _CountingSampler(torch.nn.Module):
         return torch.randn(n, 1, 8, 8, generator=generator)
 
 
+def test_cost_of_repeated_draws_is_their_median_time_and_mean_nfe():
+    # an adaptive sampler's NFE differs per draw: whichever draw's time is the median, the NFE is the same
+    from genlab.evaluation.cost import summarise_draws
+    draws = [{"nfe": 129.0, "seconds_per_sample": 3e-4}, {"nfe": 120.0, "seconds_per_sample": 1e-4},
+             {"nfe": 126.0, "seconds_per_sample": 2e-4}]
+    for order in (draws, draws[::-1], draws[1:] + draws[:1]):
+        assert summarise_draws(order) == {"nfe": 125.0, "seconds_per_sample": 2e-4}
+
+
 @pytest.mark.parametrize("dataset,model", [("digits", "diffusion_vp"), ("ring", "diffusion_toy")])
 def test_cost_times_the_fids_draw_when_the_experiment_has_both(dataset, model):
     """With `fid` among the experiment's metrics the cost metric is timed on the FID's draw, drawn once per
