@@ -30,8 +30,9 @@ FAMILY_COLUMNS = ["FID", "NLL (bits/dim)", "NLL kind", "ELBO (bits/dim)", "true 
                   "NFE", "s / 1000 samples", "train time (s)"]
 TRUTH_GAP = "NLL - true NLL (bits/dim)"
 ID_COLUMNS = ["D", "true", "ours", "ours exact (share of points)"]
-RECONSTRUCTION_COLUMNS = ["latent dim", "MSE", "PSNR (dB)", "SSIM", "FID of reconstructions", "linear probe accuracy"]
-RECONSTRUCTION_ROWS = ["vae", "score_vae"]
+RECONSTRUCTION_COLUMNS = ["latent dim", "MSE", "PSNR (dB)", "SSIM", "FID of reconstructions", "feature distance",
+                          "linear probe accuracy"]
+RECONSTRUCTION_ROWS = ["vae", "vae_scorevae_beta", "score_vae"]
 GEODESIC_ROWS = ["banana_single", "banana_squeezed", "banana_river"]
 GEODESIC_FLOWS = ["pullback_plain", "pullback_anisotropic", "pullback_isometric", "pullback"]
 RAE_COLUMNS = ["ambient dim", "true dim", "epsilon", "RAE retained dim", "PCA retained dim", "RAE discarded share",
@@ -171,7 +172,8 @@ def snapshot(root: str | Path = ".") -> dict[str, Any]:
             tables.append(_rows_table(path, root, f"CDSM estimators, {what}{paper}", rows, CONDITIONAL_COLUMNS,
                                       "dataset/model"))
     if analysis["reconstructions"].exists():
-        tables.append(_rows_table(analysis["reconstructions"], root, "ScoreVAE against the VAE at the same latent size",
+        tables.append(_rows_table(analysis["reconstructions"], root,
+                                  "ScoreVAE against the VAE (beta 1 and ScoreVAE's 1e-3) at the same latent size",
                                   RECONSTRUCTION_ROWS, RECONSTRUCTION_COLUMNS, "model", last=("raw inputs",)))
     if analysis["pullback_geodesics"].exists():
         tables.append(_geodesic_table(analysis["pullback_geodesics"], root))
