@@ -23,9 +23,9 @@ def reconstruction(run: Run) -> dict[str, Any]:
     """Reconstruction MSE per dimension and PSNR on held-out examples (the data's peak-to-peak range as the
     peak: 2 for images in [-1, 1]) and, on images, SSIM, the FID of the reconstructions (feature net,
     against the training set) and the per-example perceptual distance to the original (LPIPS' recipe on the
-    feature net, as the conditional metric's). Latents as representations (seed 1.2.4): the held-out accuracy of a linear
-    probe (multinomial logistic regression) on the encoder means, beside the same probe on the raw inputs,
-    for labelled data."""
+    feature net, as the conditional metric's). Latents as representations (seed 1.2.4): the held-out
+    accuracy of a linear probe (multinomial logistic regression) on the encoder means, beside the same probe
+    on the raw inputs, for labelled data."""
     model, dataset, settings = run.model, run.dataset, run.settings("reconstruction")
     x = torch.as_tensor(dataset.x_test[: settings["n_examples"]])
     generator = seeded_generator(model, run.seed)
@@ -40,10 +40,11 @@ def reconstruction(run: Run) -> dict[str, Any]:
               "latent_dim": model.latent_dim}
     if run.is_image:
         clamped = reconstructed.clamp(*value_range(dataset))
-        features = FeatureExtractor(run.classifier.cpu())
+        classifier = run.classifier.cpu()
+        features = FeatureExtractor(classifier)
         distances = feature_distance(features(clamped), features(x))
         result.update(ssim=float(ssim(clamped, x, dataset).mean()),
-                      fid=frechet_distance(torch.as_tensor(dataset.x_train), clamped, run.classifier.cpu(), 1000),
+                      fid=frechet_distance(torch.as_tensor(dataset.x_train), clamped, classifier, 1000),
                       feature_distance=float(distances.mean()),
                       feature_distance_sem=float(distances.std() / len(distances) ** 0.5))
     if dataset.y_train is not None and dataset.meta.get("classes"):

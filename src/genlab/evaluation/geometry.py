@@ -27,9 +27,7 @@ def intrinsic_dimension(model: Family | None, dataset: Dataset, settings: dict[s
         estimate = estimate_intrinsic_dimension(model.score, model.sde, x, settings["t0"],
                                                 settings.get("n_perturbations"), seed)
         spectra = estimate["spectra"].cpu().double()
-        counts = torch.bincount(estimate["estimates"], minlength=dataset.dim + 1)
-        result.update(estimate=estimate["median"],
-                      histogram={str(d): int(c) for d, c in enumerate(counts) if c > 0},
+        result.update(estimate=estimate["median"], histogram=_histogram(estimate["estimates"]),
                       # the mean spectrum normalised by its largest value: the figure's curve
                       mean_spectrum=(spectra / spectra[:, :1]).mean(0).tolist())
         if dataset.meta.get("component_dims"):  # a union of manifolds: each point against its own one's dimension
@@ -37,13 +35,16 @@ def intrinsic_dimension(model: Family | None, dataset: Dataset, settings: dict[s
             result["by_component"] = {}
             for label, k in enumerate(dataset.meta["component_dims"]):
                 own = estimate["estimates"][labels == label]
-                counts = torch.bincount(own, minlength=dataset.dim + 1)
-                result["by_component"][str(k)] = {
-                    "points": len(own), "median": int(own.median()) if len(own) else None,
-                    "histogram": {str(d): int(c) for d, c in enumerate(counts) if c > 0}}
+                result["by_component"][str(k)] = {"points": len(own), "histogram": _histogram(own),
+                                                  "median": int(own.median()) if len(own) else None}
     x_train = dataset.x_train[: settings["baseline_points"]]
     result["baselines"] = run_baselines(x_train, settings["baselines"], seed)
     return result
+
+
+def _histogram(estimates: torch.Tensor) -> dict[str, int]:
+    """Per-point integer estimates -> {estimate: number of points}, the estimates that occur, ascending."""
+    return {str(d): int(c) for d, c in enumerate(torch.bincount(estimates)) if c > 0}
 
 
 @metric("intrinsic_dim", settings=("intrinsic_dim",), requires={"score"})

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 import skdim
-from skdim._commonfuncs import efficient_indnComb
+from skdim._commonfuncs import efficient_indnComb, lens
 
 
 class VectorisedESS(skdim.id.ESS):
@@ -39,7 +39,7 @@ class PairsDANCo(skdim.id.DANCo):
 
     def _loc_angles(self, pt, nbs):
         vec = nbs - pt
-        vec_len = np.sqrt(np.sum(vec**2, axis=1))  # skdim's lens
+        vec_len = lens(vec)
         first, second = np.triu_indices(len(nbs), 1)
         cos_th = np.sum(vec[first] * vec[second], axis=1) / (vec_len[first] * vec_len[second])
         if np.any(np.abs(cos_th) > 1):
