@@ -47,7 +47,7 @@ def test_only_counts_of_work_change(shipped):
         return [{key: value for key, value in e.items() if key != "evaluation"} for e in experiments]
     assert without_own_settings(shrunk["experiments"]) == without_own_settings(shipped["experiments"])
     assert shrunk.keys() - {"smoke"} == shipped.keys()
-    counts = {"steps", "batch_size", *smoke.SCALED_WITH_STEPS, "snapshots", "every", "kl_warmup_steps", "sample_every",
+    counts = {"steps", "batch_size", "warmup_steps", *smoke.SCALED_WITH_STEPS, "snapshots", "every", "kl_warmup_steps", "sample_every",
               "reach_target_steps",
               *smoke.CAPS}
     before = dict(_leaves(shipped))
@@ -87,7 +87,8 @@ def test_steps_scale_keeps_the_schedule_in_place():
                 "snapshots": [1000, 150000, 300000], "early_stopping": {"every": 1000}}
     block = smoke.shrink({"models": {"m": {"family": "x", "training": training}}})["models"]["m"]["training"]
     assert block["steps"] == smoke.STEPS and block["batch_size"] == smoke.BATCH
-    assert block["warmup_steps"] == block["log_every"] == 1  # ceil of a fraction
+    assert block["log_every"] == 1  # ceil of a fraction
+    assert block["warmup_steps"] == smoke.STEPS  # the whole run: never a first step at the full rate
     assert block["checkpoint_every"] == smoke.STEPS // 2  # one periodic checkpoint, mid-run
     assert block["snapshots"] == [1, 3, 6] and block["early_stopping"]["every"] == 1
     assert smoke.shrink({"models": {"m": {"family": "x", "training": block}}})["models"]["m"]["training"] == block

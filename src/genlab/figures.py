@@ -279,14 +279,17 @@ CONDITIONAL_TASKS = {
     "edges": "edge -> digit translation from the Canny edge map",
 }
 
+CONDITIONAL_FAMILIES = ("conditional", "caflow")  # the CDSM estimators (chapter 4) and CAFLOW (chapter 3)
+
 
 def _task_models(task: str) -> Callable[[dict[str, Any], dict[str, Any]], str | None]:
     def check(params: dict[str, Any], block: dict[str, Any]) -> str | None:
         for models in block["runs"].values():
             for model in models:
                 model_block = params["models"].get(model, {})
-                if model_block.get("family") != "conditional" or model_block["condition"]["kind"] != task:
-                    return f"runs: {model!r} must be a model of family conditional with condition {{kind: {task}}}"
+                if model_block.get("family") not in CONDITIONAL_FAMILIES or model_block["condition"]["kind"] != task:
+                    return (f"runs: {model!r} must be a model of family {' or '.join(CONDITIONAL_FAMILIES)} with "
+                            f"condition {{kind: {task}}}")
         return None
     return check
 
@@ -294,12 +297,13 @@ def _task_models(task: str) -> Callable[[dict[str, Any], dict[str, Any]], str | 
 for _task, _what in CONDITIONAL_TASKS.items():
     register(Figure(
         f"conditional_{_task}", "CDSM",
-        files={f"conditional_{_task}": f"Conditional generation, {_what}, per CDSM estimator and dataset: held-out "
-                                        f"images, the condition, and two draws per condition. The table (one row "
-                                        f"per dataset and estimator, the paper's CelebA-HQ / edges2shoes values "
-                                        f"beside) gives PSNR and SSIM against the held-out image, consistency of "
-                                        f"the condition's operator applied to the sample, diversity over draws, "
-                                        f"FID and joint FID on the feature net, and its perceptual distance."},
+        files={f"conditional_{_task}": f"Conditional generation, {_what}, per CDSM estimator (and CAFLOW, where "
+                                        f"run) and dataset: held-out images, the condition, and two draws per "
+                                        f"condition. The table (one row per dataset and estimator, the paper's "
+                                        f"CelebA-HQ / edges2shoes values beside) gives PSNR and SSIM against the "
+                                        f"held-out image, consistency of the condition's operator applied to the "
+                                        f"sample, diversity over draws, FID and joint FID on the feature net, its "
+                                        f"perceptual distance, and a flow's exact conditional NLL."},
         schema=_block_schema(["runs"], runs={"type": "object", "minProperties": 1,
                                              "additionalProperties": NAMES,
                                              "description": "dataset -> the conditional models drawn on it"}),

@@ -268,11 +268,19 @@ def cdsm_consistency(curves: pd.DataFrame):
 
 def conditional_generation(results: list[tuple[str, dict]]):
     """One row per experiment: held-out images, what the condition shows, and two draws per condition (the
-    spread between draws is the estimator's diversity)."""
+    spread between draws is the estimator's diversity). Where models were also sampled at several temperatures
+    (CAFLOW), a last panel shows the trade-off: PSNR against diversity, one point per temperature."""
     columns = [("truth", "held-out"), ("observed", "condition"), ("draw 1", "draw 1"), ("draw 2", "draw 2")]
     if any(np.asarray(result["examples"]["draws"]).shape[1] < 2 for _, result in results):
         columns = columns[:3]  # one draw per condition (evaluation.conditional.draws: 1)
-    fig, axes = plt.subplots(len(results), len(columns), figsize=(11, 0.6 * len(results) + 0.5), squeeze=False)
+    tempered = [(name, result["by_temperature"]) for name, result in results if result.get("by_temperature")]
+    extra = 4 if tempered else 0  # the trade-off panel's height, in rows of images
+    fig = plt.figure(figsize=(11, 0.6 * (len(results) + extra) + 0.5))
+    grid = fig.add_gridspec(len(results) + extra, len(columns))
+    axes = np.array([[fig.add_subplot(grid[row, col]) for col in range(len(columns))]
+                     for row in range(len(results))]).reshape(len(results), len(columns))
+    if tempered:
+        _temperature_tradeoff(fig.add_subplot(grid[len(results):, 1:len(columns) - 1]), tempered)
     for row, (name, result) in enumerate(results):
         examples = result["examples"]
         draws = np.asarray(examples["draws"])  # (examples, up to 2 draws, C, H, W)
@@ -289,6 +297,20 @@ def conditional_generation(results: list[tuple[str, dict]]):
         axes[row, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def _temperature_tradeoff(ax, tempered: list[tuple[str, list[dict]]]) -> None:
+    """PSNR against diversity over draws, one line per model through its temperatures (each point labelled)."""
+    for name, rows in tempered:
+        diversity, peak = [r["diversity"] for r in rows], [r["psnr"] for r in rows]
+        ax.plot(diversity, peak, "o-", label=name)
+        for r in rows:
+            ax.annotate(f"T={r['temperature']:g}", (r["diversity"], r["psnr"]), fontsize=6,
+                        textcoords="offset points", xytext=(3, 3))
+    ax.set_xlabel("diversity over draws (pixel std, 0-255)")
+    ax.set_ylabel("PSNR (dB)")
+    ax.set_title("sampling temperature: fidelity against diversity", fontsize=9)
+    ax.legend(fontsize=7)
 
 
 def pullback_geodesics(datasets: list[tuple[str, np.ndarray]], results: dict[tuple[str, str], dict]):

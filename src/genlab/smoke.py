@@ -5,7 +5,9 @@ a new params file or a change of code can be checked end to end before the real 
 What it keeps: every experiment, dataset, network, sampler, metric and figure of the params file, so a block
 that cannot run at all (a shape mismatch, a missing key, a metric the family lacks) fails the smoke run as
 it would fail the real one. What it shrinks, and only that: counts of work.
-- training: `steps` capped at STEPS; the step-valued keys (warm-up, checkpoint and log intervals, snapshots,
+- training: `steps` capped at STEPS; a warm-up lasts the whole shrunk run (scaled, a 500-step warm-up of a
+  25k-step run would be one step at the full rate, and CAFLOW's deep flows diverge from such a first step);
+  the other step-valued keys (checkpoint and log intervals, snapshots,
   early-stopping interval, the VAE's KL warm-up, VS-CMDE's reach_target_steps) scaled by the same factor,
   rounded up, except that the checkpoint interval is at least half the run (one periodic checkpoint mid-run,
   not one per step: a thesis U-Net's training state is 400 MB); live sample grids (`sample_every`) drawn
@@ -27,7 +29,7 @@ from genlab.config import SAMPLE_GRID
 
 STEPS, BATCH, TOLERANCE, SMOKE_GRID = 6, 8, 1.0e-1, 2
 # step-valued training keys: scaled with `steps`, so warm-ups, intervals and snapshots keep their place
-SCALED_WITH_STEPS = ("warmup_steps", "checkpoint_every", "log_every")
+SCALED_WITH_STEPS = ("checkpoint_every", "log_every")
 CAPS = {
     "n_train": 256, "n_test": 64,  # generated datasets
     "n_samples": BATCH, "n_examples": 2, "batch_size": BATCH, "repeats": 1, "n_pairs": 4, "n_times": 5,
@@ -71,6 +73,8 @@ def _shrink_training(model: dict[str, Any]) -> None:
             return max(1, -(-value * new_steps // steps))
 
         training["steps"] = new_steps
+        if training.get("warmup_steps"):  # scaled, it would be one step at the full rate: what a warm-up prevents
+            training["warmup_steps"] = min(training["warmup_steps"], new_steps)
         for key in SCALED_WITH_STEPS:
             if training.get(key):
                 training[key] = scaled(training[key])

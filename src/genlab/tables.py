@@ -115,13 +115,15 @@ PAPER_CONDITIONAL = {
     "edges": ("edges2shoes (paper)", {"CDE": (18.35, None, None, None), "CDiffE": (10.00, None, None, None),
                                       "CMDE": (18.16, None, None, None)}),
 }
-ESTIMATOR_NAMES = {"cde": "CDE", "cdiffe": "CDiffE", "cmde": "CMDE", "vs_cmde": "VS-CMDE"}
+ESTIMATOR_NAMES = {"cde": "CDE", "cdiffe": "CDiffE", "cmde": "CMDE", "vs_cmde": "VS-CMDE",
+                   "caflow": "CAFLOW", "same_scale": "same-scale flow"}  # chapter 3's flow and its ablation
 
 
 def conditional_table(metric_files: list[str | Path], task: str | None = None) -> pd.DataFrame:
     """Conditional generation: one row per experiment ("dataset/model") with PSNR (inpainting: over the hidden
     square), SSIM, consistency, diversity, FID, joint FID, the feature net's perceptual distance, class
-    agreement and sampling cost; then the paper's rows for ``task`` (its LPIPS in a column of its own)."""
+    agreement, the exact conditional NLL where the model has one (CAFLOW) and sampling cost; a model sampled at
+    several temperatures gets a row per temperature ("dataset/model T=0.5": PSNR, diversity, FID, feature distance); then the paper's rows for ``task`` (its LPIPS in a column of its own)."""
     rows = []
     for path in metric_files:
         result = _read(Path(path))
@@ -133,7 +135,13 @@ def conditional_table(metric_files: list[str | Path], task: str | None = None) -
                      "FID std (draws)": result.get("fid_std"), "joint FID": result.get("joint_fid"),
                      "feature distance": result.get("feature_distance"),
                      "class agreement": result["class_agreement"],
+                     "NLL x given y (bits/dim)": result.get("nll_bpd"),
                      "s/1000 samples": 1000 * result["seconds_per_sample"]})
+        for scores in result.get("by_temperature", []):  # a flow sampled at lower temperatures, below its row
+            rows.append({"model": f"{dataset}/{model} T={scores['temperature']:g}", "dataset": dataset,
+                         "task": result["task"], "estimator": ESTIMATOR_NAMES[result["estimator"]],
+                         "PSNR (dB)": scores["psnr"], "diversity (0-255)": scores["diversity"], "FID": scores["fid"],
+                         "feature distance": scores["feature_distance"]})
     if task in PAPER_CONDITIONAL:
         dataset, values = PAPER_CONDITIONAL[task]
         for estimator, (peak_snr, lpips, fid, joint) in values.items():

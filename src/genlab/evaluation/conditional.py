@@ -1,6 +1,7 @@
-"""Conditional generation (CDSM estimators) scored as the CDSM paper scores it (Batzolis et al., arXiv
-2111.13606; GBATZOLIS/conditional_score_diffusion, evaluation.py and lightning_callbacks/PairedCallback.py):
-several draws per held-out condition, against the held-out example the condition came from."""
+"""Conditional generation (the CDSM estimators of chapter 4, CAFLOW of chapter 3) scored as the CDSM paper
+scores it (Batzolis et al., arXiv 2111.13606; GBATZOLIS/conditional_score_diffusion, evaluation.py and
+lightning_callbacks/PairedCallback.py): several draws per held-out condition, against the held-out example the
+condition came from."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from genlab.generation import seeded_generator
 from genlab.metrics.feature_net import FeatureExtractor, feature_distance
 from genlab.metrics.fid import frechet_distance_of_features
 from genlab.metrics.image import psnr, psnr_of, region_mse, ssim, value_range
+from genlab.metrics.nll import evaluate_nll
 
 
 @metric("conditional", settings=("conditional",), feature_net="always", requires={"condition"},
@@ -29,7 +31,9 @@ def conditional(run: Run) -> dict[str, Any]:
     diversity (per-pixel std over the draws, 0-255), FID of the samples against the held-out images and joint
     FID of (condition, sample) pairs (features of both concatenated; each per draw, mean and standard
     deviation over the draws), the feature net's perceptual distance, and how often the feature net gives a
-    sample the held-out example's class. A few (truth, condition, draws) come along for figures."""
+    sample the held-out example's class. For a model with an exact conditional likelihood (CAFLOW) also
+    the held-out NLL of x given its condition in bits/dim; for one sampled at a temperature, the scores of
+    ``temperatures`` (settings) side by side. A few (truth, condition, draws) come along for figures."""
     model, dataset, settings = run.model, run.dataset, run.settings("conditional")
     task, draws = model.task, settings.get("draws", 5)
     x = torch.as_tensor(dataset.x_test[: settings["n_examples"]])
@@ -37,17 +41,10 @@ def conditional(run: Run) -> dict[str, Any]:
     # the inpainting squares, seeded apart from the sampler's stream (seeded_generator uses run.seed itself)
     y = model.condition(x, labels, torch.Generator().manual_seed(run.seed + 1))
     generator = seeded_generator(model, run.seed)
-    batch = settings["batch_size"]
     started = time.perf_counter()
-    samples = torch.stack([
-        torch.cat([model.sample(len(x[i:i + batch]), generator, condition=y[i:i + batch]).cpu()
-                   for i in range(0, len(x), batch)])
-        for _ in tqdm(range(draws), desc=f"conditional {run.exp.name}", leave=False)])
+    samples = _draws(run, y, draws, settings["batch_size"], generator)
     seconds = time.perf_counter() - started
-    if not torch.isfinite(samples).all():
-        raise NumericsError(f"{run.exp.name}: conditional samples contain NaN/inf; the model diverged")
     low, high = value_range(dataset)
-    samples = samples.clamp(low, high)
     hidden = task.hidden(y)
     peak_snr = torch.stack([psnr(draw, x, dataset, hidden)[1] for draw in samples])
     structural = torch.stack([ssim(draw, x, dataset) for draw in samples])
@@ -78,6 +75,16 @@ def conditional(run: Run) -> dict[str, Any]:
         real_pairs = torch.cat([shown_features, truth_features], 1)
         result.update(_mean_and_spread("joint_fid", [
             frechet_distance_of_features(real_pairs, torch.cat([shown_features, f], 1)) for f in sample_features]))
+    if "conditional_likelihood" in model.capabilities:  # exact log p(x | y), bits/dim as the nll metric gives
+        noise = seeded_generator(model, run.seed + 2)  # the condition's dequantisation (families/caflow.py)
+        result.update(evaluate_nll(lambda batch, y_batch: model.conditional_log_likelihood(batch, y_batch, noise), x,
+                                   dataset.bin_width, settings["batch_size"], torch.Generator().manual_seed(run.seed),
+                                   conditions=y))
+    if "temperature" in model.capabilities:  # the fidelity-diversity trade-off (the authors sample at 0.9-0.5)
+        result["by_temperature"] = [
+            _at_temperature(run, x, y, hidden, features, truth_features, draws, settings["batch_size"], temperature,
+                            generator)
+            for temperature in settings.get("temperatures", [])]
     shown = min(8, len(x))
     observed = task.shown(y[:shown]) if task.is_image else x[:shown]  # a label is drawn as the example
     def pixels(images):  # 3 decimals are a 1000th of the range: the figure cannot tell, the file is a third
@@ -86,6 +93,33 @@ def conditional(run: Run) -> dict[str, Any]:
                           "sample": pixels(samples[0, :shown]),
                           "draws": pixels(samples[:2, :shown].transpose(0, 1))}  # (examples, <= 2 draws, ...)
     return result
+
+
+def _draws(run: Run, y: torch.Tensor, draws: int, batch: int, generator: torch.Generator,
+           **options) -> torch.Tensor:
+    """(draws, examples, ...) samples given the conditions y, clamped to the data's range; NaN is an error."""
+    model = run.model
+    samples = torch.stack([
+        torch.cat([model.sample(len(y[i:i + batch]), generator, condition=y[i:i + batch], **options).cpu()
+                   for i in range(0, len(y), batch)])
+        for _ in tqdm(range(draws), desc=f"conditional {run.exp.name}", leave=False)])
+    if not torch.isfinite(samples).all():
+        raise NumericsError(f"{run.exp.name}: conditional samples contain NaN/inf; the model diverged")
+    return samples.clamp(*value_range(run.dataset))
+
+
+def _at_temperature(run: Run, x, y, hidden, features, truth_features, draws: int, batch: int,
+                    temperature: float, generator: torch.Generator) -> dict[str, float]:
+    """PSNR, diversity, FID and feature distance of ``draws`` samples per condition at ``temperature``."""
+    low, high = value_range(run.dataset)
+    samples = _draws(run, y, draws, batch, generator, temperature=temperature)
+    sample_features = [features(draw) for draw in samples]
+    return {"temperature": temperature,
+            "psnr": float(torch.stack([psnr(draw, x, run.dataset, hidden)[1] for draw in samples]).mean()),
+            "diversity": float(samples.std(0).mean() * 255 / (high - low)) if draws > 1 else None,
+            "fid": statistics.fmean(frechet_distance_of_features(truth_features, f) for f in sample_features),
+            "feature_distance": float(torch.stack([feature_distance(f, truth_features)
+                                                   for f in sample_features]).mean())}
 
 
 def _mean_and_spread(name: str, values: list[float]) -> dict[str, float | None]:

@@ -8,6 +8,7 @@ from typing import Any
 from genlab.errors import ConfigError
 from genlab.families.autoregressive import Autoregressive
 from genlab.families.base import Family
+from genlab.families.caflow import CAFlow
 from genlab.families.conditional import ConditionalDiffusion
 from genlab.families.diffusion import DiffusionModel
 from genlab.families.ebm import EnergyModel
@@ -29,6 +30,7 @@ MODELS: dict[str, type[Family]] = {
     "diffusion": DiffusionModel,
     "multiscale": MultiScaleDiffusion,  # non-uniform diffusion: Haar groups, each at its own speed (chapter 4)
     "conditional": ConditionalDiffusion,  # CDSM estimators: CDE, CDiffE, CMDE
+    "caflow": CAFlow,  # conditional auto-regressive flows across scales (chapter 3)
     "score_vae": ScoreVAE,  # an encoder steering a pretrained, frozen diffusion model
     "pullback": PullbackFlow,  # anisotropic, isometry-regularised flow: pullback geometry, RAE
     "gaussian": GaussianBaseline,

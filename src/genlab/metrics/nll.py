@@ -27,19 +27,21 @@ def bits_per_dim(log_likelihood: torch.Tensor, dim: int, bin_width: float | None
 
 
 def evaluate_nll(log_likelihood_fn, x: torch.Tensor, bin_width: float | None, batch_size: int,
-                 generator: torch.Generator | None = None) -> dict[str, float]:
+                 generator: torch.Generator | None = None, conditions: torch.Tensor | None = None
+                 ) -> dict[str, float]:
     """Mean and standard error of bits/dim over the examples in x.
 
     ``log_likelihood_fn(batch)`` returns the log-likelihoods, or a dict of them whose entry
     ``log_likelihood`` is the reported one and whose other entries (bounds such as the ELBO) are reported
-    as ``<name>_bpd`` on the same dequantised examples."""
+    as ``<name>_bpd`` on the same dequantised examples. With ``conditions`` (one per example) it is
+    ``log_likelihood_fn(batch, their conditions)``: log p(x | y), for conditional models."""
     dim = x[0].numel()
     values: dict[str, list[torch.Tensor]] = {}
     for i in range(0, len(x), batch_size):
         batch = x[i:i + batch_size]
         if bin_width is not None:
             batch = dequantize(batch, bin_width, generator)
-        outputs = log_likelihood_fn(batch)
+        outputs = log_likelihood_fn(batch) if conditions is None else log_likelihood_fn(batch, conditions[i:i + batch_size])
         if not isinstance(outputs, dict):
             outputs = {"log_likelihood": outputs}
         for name, value in outputs.items():
