@@ -98,7 +98,8 @@ def main() -> int:
     write_csv(out / "caflow_probe.csv", rows)
     header = list(dict.fromkeys(key for row in rows for key in row))
     table = markdown_table(header, [[str(row.get(key, "")) for key in header] for row in rows])
-    write_text(out / "caflow_probe.md", f"# CAFLOW at the thesis scale, {args.steps} steps ({args.device})\n\n{table}\n")
+    title = f"# CAFLOW at the thesis scale, {args.steps} steps ({args.device})"
+    write_text(out / "caflow_probe.md", f"{title}\n\n{table}\n")
     return 0
 
 

@@ -123,7 +123,8 @@ def conditional_table(metric_files: list[str | Path], task: str | None = None) -
     """Conditional generation: one row per experiment ("dataset/model") with PSNR (inpainting: over the hidden
     square), SSIM, consistency, diversity, FID, joint FID, the feature net's perceptual distance, class
     agreement, the exact conditional NLL where the model has one (CAFLOW) and sampling cost; a model sampled at
-    several temperatures gets a row per temperature ("dataset/model T=0.5": PSNR, diversity, FID, feature distance); then the paper's rows for ``task`` (its LPIPS in a column of its own)."""
+    several temperatures gets a row per temperature ("dataset/model T=0.5": PSNR, diversity, FID, feature
+    distance); then the paper's rows for ``task`` (its LPIPS in a column of its own)."""
     rows = []
     for path in metric_files:
         result = _read(Path(path))

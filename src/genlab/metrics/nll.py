@@ -41,7 +41,10 @@ def evaluate_nll(log_likelihood_fn, x: torch.Tensor, bin_width: float | None, ba
         batch = x[i:i + batch_size]
         if bin_width is not None:
             batch = dequantize(batch, bin_width, generator)
-        outputs = log_likelihood_fn(batch) if conditions is None else log_likelihood_fn(batch, conditions[i:i + batch_size])
+        if conditions is None:
+            outputs = log_likelihood_fn(batch)
+        else:
+            outputs = log_likelihood_fn(batch, conditions[i:i + batch_size])
         if not isinstance(outputs, dict):
             outputs = {"log_likelihood": outputs}
         for name, value in outputs.items():
