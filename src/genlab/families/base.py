@@ -27,10 +27,9 @@ class Family(nn.Module):
     # What a family can do beyond training, declared so that evaluation and the config checks ask the class
     # instead of probing for methods: sample (unconditional samples), samplers (named diffusion samplers and
     # their options), score (the score of the perturbed data), reconstruct (an auto-encoder: reconstruct,
-    # latent, latent_dim), condition (sampling given a condition: condition, observed),
-    # conditional_likelihood (an exact log p(x | y): conditional_log_likelihood), temperature (sample takes a
-    # temperature), geodesic and rae
-    # (pullback geometry), classify (a classifier: accuracy, features).
+    # latent, latent_dim), condition (sampling given a condition: condition, observed), conditional_likelihood
+    # (an exact log p(x | y): conditional_log_likelihood), temperature (sample takes a temperature), geodesic
+    # and rae (pullback geometry), classify (a classifier: accuracy, features).
     capabilities: frozenset[str] = frozenset({"sample"})
     has_likelihood = True
     likelihood_kind = "exact"  # what log_likelihood computes, for the tables: exact, a bound, an estimate
