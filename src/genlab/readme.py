@@ -38,7 +38,9 @@ GEODESIC_FLOWS = ["pullback_plain", "pullback_anisotropic", "pullback_isometric"
 RAE_COLUMNS = ["ambient dim", "true dim", "epsilon", "RAE retained dim", "PCA retained dim", "RAE discarded share",
                "PCA discarded share", "RAE MSE at true dim", "PCA MSE at true dim"]
 CONDITIONAL_COLUMNS = ["PSNR (dB)", "SSIM", "consistency PSNR (dB)", "diversity (0-255)", "FID", "FID std (draws)",
-                       "joint FID", "feature distance", "paper LPIPS", "class agreement", "s/1000 samples"]
+                       "joint FID", "feature distance", "paper LPIPS", "class agreement", "NLL x given y (bits/dim)",
+                       "s/1000 samples"]
+CONDITIONAL_FLOW_ONLY = ("NLL x given y (bits/dim)",)  # shown where a flow (CAFLOW) is among the rows
 MULTISCALE_COLUMNS = ["NFE uniform", "NFE multi-scale", "uniform s / 1000 samples", "multi-scale s / 1000 samples",
                       "speed-up"]
 
@@ -167,10 +169,13 @@ def snapshot(root: str | Path = ".") -> dict[str, Any]:
     for task, what in CONDITIONAL_TASKS.items():
         path = root / paths.analysis(f"conditional_{task}", "json")
         if path.exists():  # rows in the table file's order: ours by dataset and estimator, then the paper's
-            rows = list(_json(path))
+            data = _json(path)
+            rows = list(data)
             paper = " (ours, then the paper's rows)" if any(row.startswith("paper/") for row in rows) else ""
-            tables.append(_rows_table(path, root, f"CDSM estimators, {what}{paper}", rows, CONDITIONAL_COLUMNS,
-                                      "dataset/model"))
+            flows = any(_clean(row.get(CONDITIONAL_FLOW_ONLY[0])) is not None for row in data.values())
+            who = "CDSM estimators and CAFLOW" if flows else "CDSM estimators"
+            columns = [c for c in CONDITIONAL_COLUMNS if flows or c not in CONDITIONAL_FLOW_ONLY]
+            tables.append(_rows_table(path, root, f"{who}, {what}{paper}", rows, columns, "dataset/model"))
     if analysis["reconstructions"].exists():
         tables.append(_rows_table(analysis["reconstructions"], root,
                                   "ScoreVAE against the VAE (beta 1 and ScoreVAE's 1e-3) at the same latent size",
