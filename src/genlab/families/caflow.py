@@ -24,7 +24,7 @@ As in the authors' flows (their Dequantisation layer inside each flow's encoding
 dequantised wherever the condition flow encodes it, in training and when sampling: uniform noise of one grey
 level (the dataset's bin width, or the block's ``bin_width``). Without it log p(y) is unbounded for the usual
 conditions, which lie on a subspace (a nearest-upsampled image repeats each pixel; a mask or an edge map takes
-two values), and the lambda term diverges (inf at the second step at 32x32, 4x super-resolution). The
+two values), and the lambda term diverged at once (inf at the second step at 32x32, 4x super-resolution). The
 conditional likelihood is then that of x given the dequantised y.
 
 Both flows start with the authors' logit transform of the dequantised image (genlab.nn.invertible.LogitTransform).
