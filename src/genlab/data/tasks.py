@@ -120,6 +120,15 @@ class Task:
                   & (cols >= left[:, None, None]) & (cols < left[:, None, None] + side))
         return inside[:, None].to(x.dtype)
 
+    def check_condition(self, condition: torch.Tensor | None, n: int) -> None:
+        """What a conditional model's ``sample`` is given: one condition of this task per sample."""
+        if condition is None:
+            raise ConfigError("a conditional model samples given a condition: use the metric 'conditional'")
+        if tuple(condition.shape) != (n, *self.shape):
+            raise ConfigError(f"condition of shape {tuple(condition.shape)} for {n} samples; task {self.kind!r} "
+                              f"takes ({n}, {', '.join(map(str, self.shape))}): build it with "
+                              f"model.condition(x, labels)")
+
     def hidden(self, y: torch.Tensor) -> torch.Tensor | None:
         """(B, 1, H, W) bool: the pixels the condition hides (inpainting), None for the other tasks."""
         return y[:, -1:] < 0.5 if self.kind == "inpaint" else None

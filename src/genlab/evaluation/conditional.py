@@ -46,22 +46,20 @@ def conditional(run: Run) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     low, high = value_range(dataset)
     hidden = task.hidden(y)
-    peak_snr = torch.stack([psnr(draw, x, dataset, hidden)[1] for draw in samples])
     structural = torch.stack([ssim(draw, x, dataset) for draw in samples])
     classifier = run.classifier.cpu()
     features = FeatureExtractor(classifier)
     truth_features = features(x)
-    sample_features = [features(draw) for draw in samples]
+    scores = _fidelity(run, samples, x, hidden, features, truth_features)
+    peak_snr, sample_features = scores["peak_snr"], scores["features"]
     predicted = torch.stack([classifier.head(f).argmax(1) for f in sample_features])  # the body ran once, above
     result = {"task": task.kind, "estimator": model.estimator, "n_examples": len(x), "draws": draws,
               "psnr": float(peak_snr.mean()), "psnr_sem": float(peak_snr.mean(0).std() / len(x) ** 0.5),
               "psnr_region": "hidden square" if hidden is not None else "whole image",
-              "ssim": float(structural.mean()),
-              "diversity": float(samples.std(0).mean() * 255 / (high - low)) if draws > 1 else None,
-              "feature_distance": float(torch.stack([feature_distance(f, truth_features)
-                                                     for f in sample_features]).mean()),
+              "ssim": float(structural.mean()), "diversity": scores["diversity"],
+              "feature_distance": scores["feature_distance"],
               "class_agreement": float((predicted == labels).double().mean()),
-              **_mean_and_spread("fid", [frechet_distance_of_features(truth_features, f) for f in sample_features]),
+              **_mean_and_spread("fid", scores["fids"]),
               "consistency_psnr": None, "joint_fid": None, "joint_fid_std": None,
               "seconds_per_sample": seconds / (draws * len(x))}
     if task.is_image:
@@ -108,18 +106,28 @@ def _draws(run: Run, y: torch.Tensor, draws: int, batch: int, generator: torch.G
     return samples.clamp(*value_range(run.dataset))
 
 
+def _fidelity(run: Run, samples: torch.Tensor, x: torch.Tensor, hidden, features, truth_features
+              ) -> dict[str, Any]:
+    """How (draws, examples, ...) samples match the held-out x: PSNR per draw and example (``hidden``: over the
+    hidden pixels only), the draws' features, diversity over draws (pixel std, 0-255; None for one draw), the
+    feature distance and the FID of each draw."""
+    low, high = value_range(run.dataset)
+    sample_features = [features(draw) for draw in samples]
+    return {"peak_snr": torch.stack([psnr(draw, x, run.dataset, hidden)[1] for draw in samples]),
+            "features": sample_features,
+            "diversity": float(samples.std(0).mean() * 255 / (high - low)) if len(samples) > 1 else None,
+            "feature_distance": float(torch.stack([feature_distance(f, truth_features)
+                                                   for f in sample_features]).mean()),
+            "fids": [frechet_distance_of_features(truth_features, f) for f in sample_features]}
+
+
 def _at_temperature(run: Run, x, y, hidden, features, truth_features, draws: int, batch: int,
                     temperature: float, generator: torch.Generator) -> dict[str, float]:
     """PSNR, diversity, FID and feature distance of ``draws`` samples per condition at ``temperature``."""
-    low, high = value_range(run.dataset)
-    samples = _draws(run, y, draws, batch, generator, temperature=temperature)
-    sample_features = [features(draw) for draw in samples]
-    return {"temperature": temperature,
-            "psnr": float(torch.stack([psnr(draw, x, run.dataset, hidden)[1] for draw in samples]).mean()),
-            "diversity": float(samples.std(0).mean() * 255 / (high - low)) if draws > 1 else None,
-            "fid": statistics.fmean(frechet_distance_of_features(truth_features, f) for f in sample_features),
-            "feature_distance": float(torch.stack([feature_distance(f, truth_features)
-                                                   for f in sample_features]).mean())}
+    scores = _fidelity(run, _draws(run, y, draws, batch, generator, temperature=temperature), x, hidden, features,
+                       truth_features)
+    return {"temperature": temperature, "psnr": float(scores["peak_snr"].mean()), "diversity": scores["diversity"],
+            "fid": statistics.fmean(scores["fids"]), "feature_distance": scores["feature_distance"]}
 
 
 def _mean_and_spread(name: str, values: list[float]) -> dict[str, float | None]:

@@ -91,7 +91,7 @@ class ConditionalScaleFlows(nn.Module):
 
     def __init__(self, target: list[int], condition: list[int], design: str, depth: int, hidden: int):
         super().__init__()
-        self.scales, self.design = len(target), design
+        self.scales = len(target)
         self.chains = nn.ModuleList()
         for i in range(self.scales):
             chain = nn.ModuleList([FlowStage(target[i], depth, hidden, condition[i], transition=1)])
@@ -240,11 +240,7 @@ class CAFlow(Family):
                **options):
         """Samples of x given ``condition`` (n, *condition shape), one per row, at ``temperature`` (default: the
         block's)."""
-        if condition is None:
-            raise ConfigError("a conditional model samples given a condition: use the metric 'conditional'")
-        if tuple(condition.shape) != (n, *self.task.shape):
-            raise ConfigError(f"condition of shape {tuple(condition.shape)} for {n} samples; task "
-                              f"{self.task.kind!r} takes ({n}, {', '.join(map(str, self.task.shape))})")
+        self.task.check_condition(condition, n)
         scale = self.temperature if temperature is None else temperature
         condition_latents, _ = self._encode_condition(condition.to(self.device), generator)
         z = [[scale * torch.randn((n, *shape), generator=generator, device=self.device) for shape in chain]

@@ -140,12 +140,7 @@ class ConditionalDiffusion(DiffusionModel):
     def sample(self, n, generator=None, condition: torch.Tensor | None = None, **options):
         """Samples of x given ``condition`` (n, *condition shape), one per row; sampler options as for the
         unconditional family."""
-        if condition is None:
-            raise ConfigError("a conditional model samples given a condition: use the metric 'conditional'")
-        if tuple(condition.shape) != (n, *self.task.shape):
-            raise ConfigError(f"condition of shape {tuple(condition.shape)} for {n} samples; task "
-                              f"{self.task.kind!r} takes ({n}, {', '.join(map(str, self.task.shape))}): build it "
-                              f"with model.condition(x, labels)")
+        self.task.check_condition(condition, n)
         condition = condition.to(self.device)
         return self._run_sampler(lambda x, t: self.conditional_score(x, t, condition, generator), n, generator,
                                  options)
