@@ -60,8 +60,16 @@ def feature_net_flag(wildcards, input):
     return f"--feature-net {input.feature_net}" if "feature_net" in input.keys() else ""
 
 
-def sample_count(wildcards):
-    return pipeline.sample_count(config, wildcards.dataset)
+def samples_output(dataset, model):
+    path = pipeline.samples_output(config, dataset, model)
+    return {"samples": path} if path else {}
+
+
+def samples_flag(dataset, model):
+    """--samples FILE --samples-n N where a figure draws from the experiment's samples (in the job's params:
+    a new count reruns it)."""
+    path = pipeline.samples_output(config, dataset, model)
+    return f"--samples {path} --samples-n {pipeline.sample_count(config, dataset)}" if path else ""
 
 
 def table_inputs(wildcards):

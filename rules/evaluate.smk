@@ -1,12 +1,14 @@
 rule evaluate_all:
     input:
         [path for path, _ in pipeline.metric_files(config)],
+        pipeline.sample_files(config),
 
 
 # One job per experiment evaluates all the metrics it lists (the registry's, genlab.evaluation) in one process,
 # which loads the checkpoint, the data and the feature net once: starting Python with torch cost each job
-# more than most metrics themselves. A rule's outputs cannot depend on its wildcards, so each experiment has
-# its own rule, evaluate_<dataset>_<model>; their resources (a GPU on clusters) are EVALUATION_RESOURCES.
+# more than most metrics themselves. The same job draws the figures' samples file where a figure reads one.
+# A rule's outputs cannot depend on its wildcards, so each experiment has its own rule,
+# evaluate_<dataset>_<model>; their resources (a GPU on clusters) are EVALUATION_RESOURCES.
 for dataset_name, model_name in pipeline.experiments(config):
 
     rule:
@@ -16,10 +18,12 @@ for dataset_name, model_name in pipeline.experiments(config):
             **pipeline.evaluation_inputs(config, dataset_name, model_name),
         output:
             **pipeline.evaluation_outputs(config, dataset_name, model_name),
+            **samples_output(dataset_name, model_name),
         params:
             config_hash=gcfg.experiment(config, dataset_name, model_name).hash,
             settings=gcfg.config_hash(pipeline.evaluation_settings(config, dataset_name, model_name)),
             metrics=metric_flags(dataset_name, model_name),
+            samples=samples_flag(dataset_name, model_name),
             feature_net=feature_net_flag,
             params_file=PARAMS,
             dataset=dataset_name,
@@ -32,23 +36,5 @@ for dataset_name, model_name in pipeline.experiments(config):
             **EVALUATION_RESOURCES,
         shell:
             "genlab evaluate --params {params.params_file} --dataset {params.dataset} --model {params.model} "
-            "--data {input.data} --checkpoint {input.checkpoint} {params.feature_net} {params.metrics} 2> {log}"
-
-
-rule samples:
-    input:
-        data=paths.data("{dataset}"),
-        checkpoint=paths.checkpoint("{dataset}", "{model}"),
-    output:
-        paths.samples("{dataset}", "{model}"),
-    params:
-        config_hash=experiment_hash,
-        n=sample_count,
-        params_file=PARAMS,
-    log:
-        paths.log("sample", "{dataset}/{model}"),
-    benchmark:
-        paths.benchmark("sample", "{dataset}/{model}")
-    shell:
-        "genlab sample --params {params.params_file} --dataset {wildcards.dataset} --model {wildcards.model} "
-        "--data {input.data} --checkpoint {input.checkpoint} --n {params.n} --out {output} 2> {log}"
+            "--data {input.data} --checkpoint {input.checkpoint} {params.feature_net} {params.metrics} "
+            "{params.samples} 2> {log}"

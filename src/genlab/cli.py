@@ -66,10 +66,15 @@ def cmd_train(args):
 
 def cmd_evaluate(args):
     """Metrics of one experiment, looked up in the metric registry, in one process (the checkpoint, data and
-    feature net loaded once): flat metrics are written as JSON with provenance, curves as CSV."""
+    feature net loaded once): flat metrics are written as JSON with provenance, curves as CSV; with --samples,
+    the figures' samples file too (genlab.generation.samples_file)."""
     from genlab.evaluation import Run, get
     from genlab.io import write_csv, write_metrics
     params, exp = _experiment(args)
+    if not args.metric and not args.samples:
+        raise ConfigError("nothing to evaluate: give --metric NAME --out FILE (repeatable) or --samples FILE")
+    if args.samples and args.samples_n < 1:
+        raise ConfigError(f"--samples-n must be at least 1 (got {args.samples_n})")
     if len(args.metric) != len(args.out):
         raise ConfigError(f"give one --out per --metric (got {len(args.metric)} metrics, {len(args.out)} outputs)")
     for name in args.metric:
@@ -90,17 +95,11 @@ def cmd_evaluate(args):
         write_metrics(out, result, config_hash=exp.hash, seed=exp.seed, wall_time_s=time.perf_counter() - started)
         numbers = {key: value for key, value in result.items() if key != "examples"}  # images stay in the file
         log.info("%s %s: %s", exp.name, name, json.dumps(numbers, default=str))
-
-
-def cmd_sample(args):
-    from genlab.checkpoints import load_checkpoint, trained_model
-    from genlab.data import load_dataset
-    from genlab.generation import samples_file
-    from genlab.io import save_npz
-    params, exp = _experiment(args)
-    dataset = load_dataset(args.data)
-    model = trained_model(exp, dataset, args.checkpoint, args.device)
-    save_npz(args.out, **samples_file(model, dataset, load_checkpoint(args.checkpoint, exp.hash), args.n, exp.seed))
+    if args.samples:  # the figures' samples: drawn here, where the model is loaded already (a process less)
+        from genlab.generation import samples_file
+        from genlab.io import save_npz
+        save_npz(args.samples, **samples_file(run.model, run.dataset, run.checkpoint, args.samples_n, exp.seed))
+        log.info("wrote %s: %d samples", args.samples, args.samples_n)
 
 
 def cmd_kde_curse(args):
@@ -251,17 +250,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--pretrained", help="checkpoint of the model the params block's `pretrained` names (ScoreVAE)")
     sub.add_argument("--no-progress", action="store_true")
     sub = command("evaluate", cmd_evaluate, "evaluate a trained experiment", experiment=True)
-    sub.add_argument("--metric", required=True, action="append",
+    sub.add_argument("--metric", action="append", default=[],
                      help="a metric of the registry (genlab.evaluation); repeat for several, each with its --out")
     sub.add_argument("--data", required=True)
     sub.add_argument("--checkpoint", required=True)
     sub.add_argument("--feature-net", help="classifier checkpoint (fid, sweep, modes on images)")
-    sub.add_argument("--out", required=True, action="append", help="the file of the --metric in the same place")
-    sub = command("sample", cmd_sample, "draw samples with the default sampler", experiment=True)
-    sub.add_argument("--data", required=True)
-    sub.add_argument("--checkpoint", required=True)
-    sub.add_argument("--n", type=int, required=True)
-    sub.add_argument("--out", required=True)
+    sub.add_argument("--out", action="append", default=[], help="the file of the --metric in the same place")
+    sub.add_argument("--samples", help="also write the figures' samples file (results/<dataset>/<model>/samples.npz)")
+    sub.add_argument("--samples-n", type=int, default=64, help="how many samples --samples draws")
     sub = command("kde-curse", cmd_kde_curse, "KDE error against sample size and dimension (CSV)")
     sub.add_argument("--out", required=True)
     sub = command("sampling-speed", cmd_sampling_speed, "sampling seconds of figures.multiscale's models against "

@@ -59,15 +59,15 @@ def stages(params: dict[str, Any], params_file: str = "params/default.yaml") -> 
     evaluation_blocks = sorted({block for e in params["experiments"] for name in e["metrics"]
                                 for block in (*get(name).settings, *(("fid",) if get(name).needs_feature_net(
                                     params["datasets"][e["dataset"]]["kind"]) else ()))})
-    # what the figures stage reads from the stages before it: metric files (figures, tables), data files, and
-    # the checkpoints the sample files are drawn from (its own outputs, samples and analysis curves, excluded)
-    sampled = {run for name in params["figures"] if FIGURES[name].samples for run in FIGURES[name].runs(params)}
+    # what the figures stage reads from the stages before it: metric and samples files (figures, tables) and
+    # data files (its own outputs, the analysis curves, excluded)
     figure_inputs = sorted(
         {path for name in params["figures"] for key, files in FIGURES[name].input_files(params).items()
-         if key not in ("samples", "curves") for path in files}
+         if key != "curves" for path in files}
         | {path for d in pipeline.table_datasets(params) for path in pipeline.table_inputs(params, d)}
-        | {path for d, m in sampled for path in (paths.data(d), paths.checkpoint(d, m))}
         | {paths.data(d) for d in pipeline.datasets(params)})
+    # the samples files' count follows the figures' grids (pipeline.sample_count)
+    grids = [f"figures.{name}" for name, block in params["figures"].items() if "grid" in block]
     analysis_tables = [path for name in params["figures"] for path in FIGURES[name].table_files().values()]
     return {
         "data": {**_stage("data_all", params_file, CODE["data"], [],
@@ -79,13 +79,13 @@ def stages(params: dict[str, Any], params_file: str = "params/default.yaml") -> 
                   "plots": [_persist(p, x="step") for p in pipeline.train_logs(params)]},
         "evaluate": {**_stage("evaluate_all", params_file, CODE["evaluate"], pipeline.checkpoints(params),
                               # experiments: each may set its own evaluation keys
-                              ["experiments", *(f"evaluation.{block}" for block in evaluation_blocks)]),
+                              ["experiments", *(f"evaluation.{block}" for block in evaluation_blocks), *grids]),
+                     "outs": [_persist(p) for p in pipeline.sample_files(params)],
                      "metrics": [_persist(p, cache=False) for p, name in metric_files if get(name).output == "json"],
                      "plots": [_persist(p, **get(name).plot) for p, name in metric_files if get(name).output == "csv"]},
         "figures": {**_stage("figures_all", params_file, CODE["figures"], figure_inputs,
                              ["seed", *(f"figures.{name}" for name in params["figures"])]),
-                    "outs": [*(_persist(p) for p in pipeline.sample_files(params)),
-                             *(_persist(p) for p in pipeline.analysis_files(params)),
+                    "outs": [*(_persist(p) for p in pipeline.analysis_files(params)),
                              *(_persist(paths.figure(stem, ext)) for name in params["figures"]
                                for stem in FIGURES[name].files for ext in ("pdf", "png")),
                              *(_persist(p, cache=False) for p in analysis_tables if not p.endswith(".json")),

@@ -54,10 +54,12 @@ def samples_file(model: Family, dataset: Dataset, checkpoint: dict[str, Any], n:
                       reconstructions=model.reconstruct(originals, generator=seeded_generator(model, seed)).cpu().numpy())
     snapshots = checkpoint.get("snapshots")
     if snapshots:
+        final = {key: value.clone() for key, value in model.state_dict().items()}
         steps = sorted(snapshots)
         drawn = []
         for step in steps:
             model.load_state_dict(snapshots[step])
             drawn.append(generate(model, n, n, seed)[0].numpy())
+        model.load_state_dict(final)  # the model leaves as it came (evaluation draws these after its metrics)
         arrays.update(snapshot_steps=np.array(steps), snapshot_samples=np.stack(drawn))
     return arrays

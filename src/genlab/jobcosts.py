@@ -14,7 +14,8 @@ from pathlib import Path
 
 from genlab import paths
 
-EXPERIMENT_KINDS = ("train", "evaluate", "sample")  # their job names are <dataset>/<model>
+EXPERIMENT_KINDS = ("train", "evaluate", "sample")  # their job names are <dataset>/<model> ("sample": runs before
+# the evaluation jobs drew the samples files, read by benchmarks/job_costs.py for comparisons)
 
 
 @dataclass

@@ -90,6 +90,13 @@ def sample_files(params: dict[str, Any]) -> list[str]:
     return sorted({path for name in params["figures"] for path in FIGURES[name].input_files(params).get("samples", [])})
 
 
+def samples_output(params: dict[str, Any], dataset: str, model: str) -> str | None:
+    """The experiment's samples file if a figure draws from it: its evaluation job writes it (the model is
+    loaded there already; a job of its own cost a process start more than the drawing)."""
+    path = paths.samples(dataset, model)
+    return path if path in sample_files(params) else None
+
+
 TABLE_METRICS = tuple(name for name, metric in METRICS.items() if metric.columns)  # a row of a dataset's table
 
 
