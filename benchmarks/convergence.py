@@ -1,12 +1,14 @@
 """Which default models converged long before their training budget: every experiment's train_log.csv read
 after a run, the loss at mid-run against the loss at the end, and the curves as a figure.
 
-For each run: `descent` is the mean logged loss over the first 5% of the steps minus the mean over the last
-10% (how far training brought it), `late` the mean over 40-50% minus the mean over the last 10% (what the
-second half added), both in the loss's own units; `late share` = late / descent. A run whose second half adds
-under 3% of its whole descent is "flat by mid-run": half its steps is a candidate budget, to be checked on the
-metrics the run feeds (curves flatten on the training loss before the metrics do). Adversarial runs (GANs)
-are left out: their losses are a game's, not a convergence signal, and their whole length is Fig 1.2's.
+For each run: `descent` is the first logged loss (the mean over the first log window) minus the mean over the
+last 10% of the steps (how far training brought it), `late` the mean over 40-50% minus the mean over the last
+10% (what the second half added), both in the loss's own units; `late share` = late / descent and `late in
+noise` = late / the standard deviation of the last 10%'s log rows. A run whose second half adds under 3% of
+its whole descent and less than that scatter is "flat by mid-run": half its steps is a candidate budget, to
+be checked on the metrics the run feeds (a training loss can flatten before the metrics do). Adversarial runs
+(GANs) are left out: their losses are a game's, not a convergence signal, and their whole length is Fig
+1.2's. A classifier's training loss says little of its test accuracy: read that from its accuracy file.
 
 Usage: python benchmarks/convergence.py --root /tmp/dr [--out benchmarks/results/convergence]
        (writes <out>.md, <out>.csv and <out>.png)"""
@@ -33,10 +35,13 @@ def windows(log: pd.DataFrame) -> dict[str, float]:
         keep = (steps > lo * total) & (steps <= hi * total)
         return float(loss[keep].mean()) if keep.any() else float("nan")
 
-    start, mid, end = mean(0.0, 0.05), mean(0.4, 0.5), mean(0.9, 1.0)
+    start, mid, end = float(loss[0]), mean(0.4, 0.5), mean(0.9, 1.0)
+    last = loss[steps > 0.9 * total]
+    noise = float(last.std()) if len(last) > 1 else float("nan")
     descent, late = start - end, mid - end
     return {"steps": int(total), "train_s": float(log["elapsed_s"].iloc[-1]), "loss_start": start,
-            "loss_mid": mid, "loss_end": end, "late_share": late / descent if descent > 0 else float("nan")}
+            "loss_mid": mid, "loss_end": end, "late_share": late / descent if descent > 0 else float("nan"),
+            "late_in_noise": late / noise if noise > 0 else float("nan")}
 
 
 def main() -> int:
@@ -56,18 +61,20 @@ def main() -> int:
         if len(log) < 10 or "loss" not in log:
             continue
         row = {"experiment": f"{exp['dataset']}/{exp['model']}", "family": family, **windows(log)}
-        row["flat_by_mid_run"] = bool(row["late_share"] < FLAT_SHARE)
+        row["flat_by_mid_run"] = bool(row["late_share"] < FLAT_SHARE and row["late_in_noise"] < 1)
         rows.append(row)
         curves[row["experiment"]] = log
     table = pd.DataFrame(rows).sort_values("train_s", ascending=False)
     flat = table[table["flat_by_mid_run"]]
-    text = (f"{len(table)} runs read (adversarial ones left out); {len(flat)} flat by mid-run (the second half adds "
-            f"under {FLAT_SHARE:.0%} of the descent), {flat['train_s'].sum() / 2:.0f} training seconds in their "
-            f"second halves.\n\n| experiment | steps | train s | loss at 0-5% | at 40-50% | at 90-100% | "
-            f"late share | flat |\n|---|---|---|---|---|---|---|---|\n")
+    text = (f"{len(table)} runs read (adversarial ones left out); {len(flat)} flat by mid-run (the second half "
+            f"adds under {FLAT_SHARE:.0%} of the descent and less than the last rows' scatter), "
+            f"{flat['train_s'].sum() / 2:.0f} training seconds in their second halves.\n\n"
+            "| experiment | steps | train s | first loss | at 40-50% | at 90-100% | late share | late in noise "
+            "| flat |\n"
+            "|---|---|---|---|---|---|---|---|---|\n")
     text += "".join(f"| {r.experiment} | {r.steps} | {r.train_s:.1f} | {r.loss_start:.4g} | {r.loss_mid:.4g} | "
-                    f"{r.loss_end:.4g} | {r.late_share:.3f} | {'yes' if r.flat_by_mid_run else ''} |\n"
-                    for r in table.itertuples())
+                    f"{r.loss_end:.4g} | {r.late_share:.3f} | {r.late_in_noise:.1f} | "
+                    f"{'yes' if r.flat_by_mid_run else ''} |\n" for r in table.itertuples())
     print(text)
     if args.out:
         out = Path(args.out)
@@ -84,8 +91,8 @@ def plot(table: pd.DataFrame, curves: dict[str, pd.DataFrame], path: Path) -> No
     import matplotlib.pyplot as plt
     shown = table.head(24)
     cols = 6
-    fig, axes = plt.subplots(int(np.ceil(len(shown) / cols)), cols, figsize=(3 * cols, 2.2 * np.ceil(len(shown) / cols)),
-                             squeeze=False)
+    rows = int(np.ceil(len(shown) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 2.2 * rows), squeeze=False)
     for ax, r in zip(axes.flat, shown.itertuples()):
         log = curves[r.experiment]
         ax.plot(log["step"], log["loss"], lw=0.8, color="C3" if r.flat_by_mid_run else "C0")

@@ -1,7 +1,8 @@
 """CAFLOW (genlab/families/caflow.py, genlab/nn/invertible.py): the conditional log-likelihood is the change of
 variables (checked against a brute-force Jacobian), the flows invert to float tolerance, and the conditional
 flow is auto-regressive across scales in the authors' order (a coarser scale's conditional does not see a
-finer latent; the same-scale ablation sees only its own scale)."""
+finer latent; the same-scale ablation sees only its own scale; the conditional INN's condition enters the target
+flow's couplings at each scale)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import torch
 
 from genlab.errors import ConfigError
 from genlab.families.caflow import CAFlow
-from genlab.nn.invertible import standard_normal_log_prob
+from genlab.nn.invertible import AffineInjector, standard_normal_log_prob
 
 META = {"name": "digits", "classes": 10, "bin_width": 2 / 16}  # 17 grey levels in [-1, 1], as digits
 
@@ -37,11 +38,19 @@ def images(n: int, shape=(1, 8, 8), seed: int = 1) -> torch.Tensor:
 
 def z_of(model: CAFlow, x: torch.Tensor, y: torch.Tensor) -> list[list[torch.Tensor]]:
     condition_latents, _ = model.condition_flow(y)
+    if model.conditional_flow is None:  # cinn: the target flow's latents, given the condition's features
+        return [[latent] for latent in model.target_flow(x, condition_latents)[0]]
     target_latents, _ = model.target_flow(x)
     return model.conditional_flow(target_latents, condition_latents)[0]
 
 
-@pytest.mark.parametrize("design", ["caflow", "same_scale"])
+def x_of(model: CAFlow, z: list[list[torch.Tensor]], condition_latents: list[torch.Tensor]) -> torch.Tensor:
+    if model.conditional_flow is None:
+        return model.target_flow.inverse([chain[0] for chain in z], condition_latents)
+    return model.target_flow.inverse(model.conditional_flow.inverse(z, condition_latents))
+
+
+@pytest.mark.parametrize("design", ["caflow", "same_scale", "cinn"])
 @pytest.mark.parametrize("condition", [{"kind": "superres", "factor": 2}, {"kind": "inpaint", "coverage": 0.25}])
 def test_conditional_log_likelihood_is_the_change_of_variables(design, condition):
     """log p(x | y) = log N(z(x; y)) + log|det dz/dx| with the Jacobian of x -> z computed by autograd, one
@@ -63,23 +72,24 @@ def test_conditional_log_likelihood_is_the_change_of_variables(design, condition
     assert abs(float(torch.linalg.slogdet(jacobian)[1])) > 1.0
 
 
-@pytest.mark.parametrize("design", ["caflow", "same_scale"])
+@pytest.mark.parametrize("design", ["caflow", "same_scale", "cinn"])
 def test_the_flows_invert(design):
     model = perturbed_model(design, {"kind": "edges"})
     x = images(16)
     y = model.condition(x, None)
     condition_latents, _ = model.condition_flow(y)
     z = z_of(model, x, y)
-    back = model.target_flow.inverse(model.conditional_flow.inverse(z, condition_latents))
+    back = x_of(model, z, condition_latents)
     assert torch.allclose(back, x, atol=1e-9)
     assert [[tuple(part.shape[1:]) for part in chain] for chain in z] == model.z_shapes
     assert sum(part[0].numel() for chain in z for part in chain) == 64  # a bijection keeps the dimension
 
 
-def test_sampling_is_seeded_and_the_temperature_scales_the_latents():
+@pytest.mark.parametrize("design", ["caflow", "cinn"])
+def test_sampling_is_seeded_and_the_temperature_scales_the_latents(design):
     """Temperature 0 decodes z = 0 (only the condition's dequantisation noise varies); the same generator
     gives the same samples; temperature 1 moves them."""
-    model = perturbed_model("caflow", {"kind": "superres", "factor": 2}).float()
+    model = perturbed_model(design, {"kind": "superres", "factor": 2}).float()
     x = images(4).float()
     y = model.condition(x, None)
     first = model.sample(4, torch.Generator().manual_seed(0), condition=y, temperature=0.0)
@@ -87,7 +97,7 @@ def test_sampling_is_seeded_and_the_temperature_scales_the_latents():
     assert first.shape == (4, 1, 8, 8) and torch.equal(first, again)
     condition_latents, _ = model._encode_condition(y, torch.Generator().manual_seed(0))
     zeros = [[torch.zeros(4, *shape) for shape in chain] for chain in model.z_shapes]
-    assert torch.allclose(first, model.target_flow.inverse(model.conditional_flow.inverse(zeros, condition_latents)))
+    assert torch.allclose(first, x_of(model, zeros, condition_latents))
     varied = model.sample(4, torch.Generator().manual_seed(0), condition=y, temperature=1.0)
     assert (varied - first).abs().max() > 1e-3
 
@@ -128,6 +138,22 @@ def test_caflow_is_autoregressive_from_coarse_to_fine():
     assert latents_after_perturbing(model, x, y, "target", 2) == [False, False, False]
     assert latents_after_perturbing(model, x, y, "condition", 0) == [False, True, True]
     assert latents_after_perturbing(model, x, y, "condition", 1) == [False, False, True]
+
+
+def test_the_conditional_inn_feeds_the_condition_into_the_target_flow_at_each_scale():
+    """cinn: scale i's couplings see D_i, and the target's finer scales feed its coarser ones, so changing the
+    condition's latent at scale j changes the target's latents at j and coarser, never a finer one."""
+    model = perturbed_model("cinn", {"kind": "superres", "factor": 2})
+    x = images(4)
+    condition_latents, _ = model.condition_flow(model.condition(x, None))
+    before, _ = model.target_flow(x, condition_latents)
+    for scale, unchanged in ((0, [False, False, False]), (1, [True, False, False]), (2, [True, True, False])):
+        changed = [latent.clone() for latent in condition_latents]
+        changed[scale] = changed[scale] + torch.randn_like(changed[scale])
+        after, _ = model.target_flow(x, changed)
+        assert [torch.equal(a, b) for a, b in zip(before, after)] == unchanged, scale
+    layers = [layer for stage in model.target_flow.stages for layer in stage.layers]
+    assert not any(isinstance(layer, AffineInjector) for layer in layers)  # the couplings alone see it
 
 
 def test_the_same_scale_design_passes_nothing_between_scales():

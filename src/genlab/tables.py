@@ -115,8 +115,8 @@ PAPER_CONDITIONAL = {
     "edges": ("edges2shoes (paper)", {"CDE": (18.35, None, None, None), "CDiffE": (10.00, None, None, None),
                                       "CMDE": (18.16, None, None, None)}),
 }
-ESTIMATOR_NAMES = {"cde": "CDE", "cdiffe": "CDiffE", "cmde": "CMDE", "vs_cmde": "VS-CMDE",
-                   "caflow": "CAFLOW", "same_scale": "same-scale flow"}  # chapter 3's flow and its ablation
+ESTIMATOR_NAMES = {"cde": "CDE", "cdiffe": "CDiffE", "cmde": "CMDE", "vs_cmde": "VS-CMDE",  # chapter 4's
+                   "caflow": "CAFLOW", "same_scale": "same-scale flow", "cinn": "conditional INN"}  # chapter 3's
 
 
 def conditional_table(metric_files: list[str | Path], task: str | None = None) -> pd.DataFrame:

@@ -11,7 +11,10 @@ first. A conditional flow then models the target's latents auto-regressively fro
 where scale i's flow is g_I (L_i given D_i), after which half of its output goes to the prior and the other
 half is squeezed and flowed again by g_S at each coarser scale j, given L_j and D_j, until the coarsest.
 ``design: same_scale`` is the ablation the paper compares against (Dual-Glow's design): L_i given D_i only,
-no information between scales.
+no information between scales. ``design: cinn`` is the other conditional flow it is compared with, a
+conditional INN (Ardizzone et al. 2019): no conditional flow on the latents; the condition's features enter
+every coupling of the target's own multi-scale flow (scale i's couplings see D_i, the condition flow's latent
+at that resolution, as the conditioning network's feature pyramid), and the target's latents are the prior's.
 
 The loss is the authors' joint objective, -(log p(x | y) + lambda log p(y)) per target dimension, with their
 lambda = 1e-3 (``condition_weight``): the condition's flow is a density model only weakly, mostly an encoder.
@@ -44,37 +47,42 @@ from genlab.errors import ConfigError
 from genlab.families.base import Family
 from genlab.nn.invertible import FlowStage, LogitTransform, squeeze, standard_normal_log_prob, unsqueeze
 
-DESIGNS = ("caflow", "same_scale")
+DESIGNS = ("caflow", "same_scale", "cinn")
 
 
 class MultiscaleFlow(nn.Module):
     """The unconditional multi-scale flow (the authors' UFlow): at each scale squeeze, FlowStage, split half
     off as that scale's latent (the coarsest scale keeps all its channels)."""
 
-    def __init__(self, channels: int, scales: int, depth: int, hidden: int, bin_width: float):
+    def __init__(self, channels: int, scales: int, depth: int, hidden: int, bin_width: float,
+                 condition_channels: list[int] | None = None):
         super().__init__()
         self.scales = scales
         self.logit = LogitTransform(bin_width)
-        self.stages = nn.ModuleList(FlowStage(4 * channels * 2 ** i, depth, hidden) for i in range(scales))
+        # with condition_channels (design cinn): scale i's couplings see a condition feature map of its size
+        self.stages = nn.ModuleList(
+            FlowStage(4 * channels * 2 ** i, depth, hidden, condition_channels[i], injector=False)
+            if condition_channels else FlowStage(4 * channels * 2 ** i, depth, hidden) for i in range(scales))
 
-    def forward(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
-        """(latents finest first, log|det d latents / dx|)."""
+    def forward(self, x: torch.Tensor, features: list[torch.Tensor] | None = None
+                ) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """(latents finest first, log|det d latents / dx|); ``features``: one condition map per scale."""
         h, log_det = self.logit(x)
         latents = []
         for i, stage in enumerate(self.stages):
-            h, stage_log_det = stage(squeeze(h))
+            h, stage_log_det = stage(squeeze(h), features[i] if features else None)
             log_det = log_det + stage_log_det
             if i < self.scales - 1:
                 latent, h = h.chunk(2, 1)
                 latents.append(latent)
         return latents + [h], log_det
 
-    def inverse(self, latents: list[torch.Tensor]) -> torch.Tensor:
+    def inverse(self, latents: list[torch.Tensor], features: list[torch.Tensor] | None = None) -> torch.Tensor:
         h = latents[-1]
         for i in reversed(range(self.scales)):
             if i < self.scales - 1:
                 h = torch.cat([latents[i], h], 1)
-            h = unsqueeze(self.stages[i].inverse(h))
+            h = unsqueeze(self.stages[i].inverse(h, features[i] if features else None))
         return self.logit.inverse(h)
 
 
@@ -180,13 +188,18 @@ class CAFlow(Family):
                              f"by {2 ** scales}")
         self.task, self.estimator, self.temperature = task, design, temperature
         self.condition_weight = condition_weight
-        self.target_flow = MultiscaleFlow(channels, scales, depth, hidden, self.bin_width)
+        target, condition = latent_channels(channels, scales), latent_channels(task.shape[0], scales)
+        self.target_flow = MultiscaleFlow(channels, scales, depth, hidden, self.bin_width,
+                                          condition if design == "cinn" else None)
         self.condition_flow = MultiscaleFlow(task.shape[0], scales, depth, hidden, self.bin_width)
-        target = latent_channels(channels, scales)
-        self.conditional_flow = ConditionalScaleFlows(target, latent_channels(task.shape[0], scales), design,
-                                                      condition_depth, condition_hidden)
         sides = [(height // 2 ** (i + 1), width // 2 ** (i + 1)) for i in range(scales)]
-        self.z_shapes = self.conditional_flow.z_shapes([(c, *side) for c, side in zip(target, sides)])
+        if design == "cinn":  # the target flow's latents are the prior's (condition_depth/hidden unused)
+            self.conditional_flow = None
+            self.z_shapes = [[(c, *side)] for c, side in zip(target, sides)]
+        else:
+            self.conditional_flow = ConditionalScaleFlows(target, condition, design, condition_depth,
+                                                          condition_hidden)
+            self.z_shapes = self.conditional_flow.z_shapes([(c, *side) for c, side in zip(target, sides)])
 
     @classmethod
     def from_config(cls, example_shape, options: dict[str, Any], meta: dict[str, Any]):
@@ -207,8 +220,12 @@ class CAFlow(Family):
                    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(log p(x | y), log p(y)) per example, in nats."""
         condition_latents, condition_log_det = self._encode_condition(y, generator)
-        target_latents, target_log_det = self.target_flow(x)
-        z, conditional_log_det = self.conditional_flow(target_latents, condition_latents)
+        if self.conditional_flow is None:  # cinn: the condition enters the target flow's couplings
+            target_latents, target_log_det = self.target_flow(x, condition_latents)
+            z, conditional_log_det = [[latent] for latent in target_latents], 0.0
+        else:
+            target_latents, target_log_det = self.target_flow(x)
+            z, conditional_log_det = self.conditional_flow(target_latents, condition_latents)
         log_p_x = sum(standard_normal_log_prob(part) for chain in z for part in chain) + conditional_log_det \
             + target_log_det
         log_p_y = sum(standard_normal_log_prob(latent) for latent in condition_latents) + condition_log_det
@@ -246,4 +263,6 @@ class CAFlow(Family):
         z = [[scale * torch.randn((n, *shape), generator=generator, device=self.device) for shape in chain]
              for chain in self.z_shapes]
         self.network_evaluations += 1  # one pass through each network
+        if self.conditional_flow is None:
+            return self.target_flow.inverse([chain[0] for chain in z], condition_latents)
         return self.target_flow.inverse(self.conditional_flow.inverse(z, condition_latents))

@@ -173,16 +173,18 @@ class AffineInjector(nn.Module):
 class FlowStage(nn.Module):
     """One scale's flow on (channels, H, W): ``transition`` x (ActNorm, 1x1 conv), then ``depth`` x (ActNorm,
     1x1 conv, [affine injector,] affine coupling); with ``condition_channels`` > 0 the injector and the
-    coupling see the condition (the authors' g_I / g_S; without: FlowBlock, whose transition is 2)."""
+    coupling see the condition (the authors' g_I / g_S; without: FlowBlock, whose transition is 2); with
+    ``injector=False`` only the couplings see it (a conditional INN's blocks)."""
 
-    def __init__(self, channels: int, depth: int, hidden: int, condition_channels: int = 0, transition: int = 2):
+    def __init__(self, channels: int, depth: int, hidden: int, condition_channels: int = 0, transition: int = 2,
+                 injector: bool = True):
         super().__init__()
         layers: list[nn.Module] = []
         for _ in range(transition):
             layers += [ActNorm(channels), InvertibleConv1x1(channels)]
         for _ in range(depth):
             layers += [ActNorm(channels), InvertibleConv1x1(channels)]
-            if condition_channels:
+            if condition_channels and injector:
                 layers.append(AffineInjector(channels, condition_channels, hidden))
             layers.append(AffineCoupling(channels, condition_channels, hidden))
         self.layers = nn.ModuleList(layers)
