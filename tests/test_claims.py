@@ -94,12 +94,13 @@ def fake_results(root: Path) -> None:
                                         "cmde": (0.80, 8.9, 16.0, 26.9), "vs_cmde": (0.80, 9.0, 15.9, 27.2)},
         ("edges", "digits", ""): {"cde": (0.66, 107, 13.8, 8.4), "cdiffe": (0.22, 223, 10.7, 5.5),
                                   "cmde": (0.63, 112, 13.6, 8.1), "vs_cmde": (0.63, 112, 13.4, 8.0)}}
-    tables = {"superres": {  # CAFLOW and its same-scale ablation (chapter 3), each with a row per temperature
+    tables = {"superres": {  # CAFLOW and its two ablations (chapter 3), each with a row per temperature
         "digits/caflow_superres": {"task": "superres", "estimator": "CAFLOW", "FID": 10.2, "PSNR (dB)": 16.7},
         "digits/caflow_superres T=1": {"PSNR (dB)": 16.6, "diversity (0-255)": 20.1, "FID": 11.3},
         "digits/caflow_superres T=0.5": {"PSNR (dB)": 18.9, "diversity (0-255)": 10.5, "FID": 8.42},
         "digits/same_scale_superres": {"task": "superres", "estimator": "same-scale flow", "FID": 22.7,
-                                       "PSNR (dB)": 16.3}}}
+                                       "PSNR (dB)": 16.3},
+        "digits/cinn_superres": {"task": "superres", "estimator": "conditional INN", "FID": 24.6, "PSNR (dB)": 15.6}}}
     for (task, dataset, suffix), rows in conditional.items():
         tables.setdefault(task, {}).update({
             f"{dataset}/{estimator}_{task}{suffix}": {
@@ -351,7 +352,7 @@ EXPECTED = {  # verdicts on the default run's numbers (README): what the README'
     "superres_cmde_fid_at_most_cde": gc.DIFFERS, "superres_cdiffe_least_consistent": gc.HOLDS,
     "superres28_cdiffe_worst_fid": gc.HOLDS, "superres28_cmde_on_par_psnr": gc.HOLDS,
     "edges_cdiffe_collapses": gc.HOLDS, "superres32_cdiffe_worst_fid": gc.NOT_RUN,
-    "caflow_beats_same_scale_fid": gc.HOLDS, "caflow_temperature_fidelity": gc.HOLDS,
+    "caflow_beats_same_scale_fid": gc.HOLDS, "caflow_beats_cinn_fid": gc.HOLDS, "caflow_temperature_fidelity": gc.HOLDS,
     "caflow_temperature_diversity": gc.HOLDS,
     "inpaint32_cdiffe_worst_psnr": gc.NOT_RUN, "edges32_cdiffe_collapses": gc.NOT_RUN,
     "scorevae_perceptual_quality": gc.HOLDS, "scorevae_feature_distance": gc.HOLDS,
