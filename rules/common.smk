@@ -51,9 +51,13 @@ EVALUATION_RESOURCES = {"gpu": 1, "mem_mb": 16000, "runtime": 240}
 
 
 def metric_flags(dataset, model):
-    """--metric NAME --out FILE for each metric of the experiment, in its order."""
+    """--metric NAME --out FILE for each metric of the experiment, in its order, then --samples FILE
+    --samples-n N where a figure draws from its samples (in the job's params: a new count reruns it; the
+    other experiments' params are as before the samples moved here, so a finished run stays finished)."""
     outputs = pipeline.evaluation_outputs(config, dataset, model)
-    return " ".join(f"--metric {name} --out {path}" for name, path in outputs.items())
+    flags = " ".join(f"--metric {name} --out {path}" for name, path in outputs.items())
+    samples = pipeline.samples_output(config, dataset, model)
+    return f"{flags} --samples {samples} --samples-n {pipeline.sample_count(config, dataset)}" if samples else flags
 
 
 def feature_net_flag(wildcards, input):
@@ -63,13 +67,6 @@ def feature_net_flag(wildcards, input):
 def samples_output(dataset, model):
     path = pipeline.samples_output(config, dataset, model)
     return {"samples": path} if path else {}
-
-
-def samples_flag(dataset, model):
-    """--samples FILE --samples-n N where a figure draws from the experiment's samples (in the job's params:
-    a new count reruns it)."""
-    path = pipeline.samples_output(config, dataset, model)
-    return f"--samples {path} --samples-n {pipeline.sample_count(config, dataset)}" if path else ""
 
 
 def table_inputs(wildcards):

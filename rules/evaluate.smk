@@ -23,7 +23,6 @@ for dataset_name, model_name in pipeline.experiments(config):
             config_hash=gcfg.experiment(config, dataset_name, model_name).hash,
             settings=gcfg.config_hash(pipeline.evaluation_settings(config, dataset_name, model_name)),
             metrics=metric_flags(dataset_name, model_name),
-            samples=samples_flag(dataset_name, model_name),
             feature_net=feature_net_flag,
             params_file=PARAMS,
             dataset=dataset_name,
@@ -36,5 +35,4 @@ for dataset_name, model_name in pipeline.experiments(config):
             **EVALUATION_RESOURCES,
         shell:
             "genlab evaluate --params {params.params_file} --dataset {params.dataset} --model {params.model} "
-            "--data {input.data} --checkpoint {input.checkpoint} {params.feature_net} {params.metrics} "
-            "{params.samples} 2> {log}"
+            "--data {input.data} --checkpoint {input.checkpoint} {params.feature_net} {params.metrics} 2> {log}"
