@@ -220,16 +220,29 @@ class CAFlow(Family):
                    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(log p(x | y), log p(y)) per example, in nats."""
         condition_latents, condition_log_det = self._encode_condition(y, generator)
-        if self.conditional_flow is None:  # cinn: the condition enters the target flow's couplings
-            target_latents, target_log_det = self.target_flow(x, condition_latents)
-            z, conditional_log_det = [[latent] for latent in target_latents], 0.0
-        else:
-            target_latents, target_log_det = self.target_flow(x)
-            z, conditional_log_det = self.conditional_flow(target_latents, condition_latents)
+        z, conditional_log_det, target_log_det = self.to_prior(x, condition_latents)
         log_p_x = sum(standard_normal_log_prob(part) for chain in z for part in chain) + conditional_log_det \
             + target_log_det
         log_p_y = sum(standard_normal_log_prob(latent) for latent in condition_latents) + condition_log_det
         return log_p_x, log_p_y
+
+    def to_prior(self, x: torch.Tensor, condition_latents: list[torch.Tensor]
+                 ) -> tuple[list[list[torch.Tensor]], torch.Tensor | float, torch.Tensor]:
+        """x -> z (per chain, per stage) given the condition's latents, with the conditional flow's and the
+        target flow's log|det| apart; the one place the designs differ (cinn: no conditional flow, the
+        condition enters the target flow's couplings)."""
+        if self.conditional_flow is None:
+            target_latents, target_log_det = self.target_flow(x, condition_latents)
+            return [[latent] for latent in target_latents], 0.0, target_log_det
+        target_latents, target_log_det = self.target_flow(x)
+        z, conditional_log_det = self.conditional_flow(target_latents, condition_latents)
+        return z, conditional_log_det, target_log_det
+
+    def from_prior(self, z: list[list[torch.Tensor]], condition_latents: list[torch.Tensor]) -> torch.Tensor:
+        """The inverse of ``to_prior``."""
+        if self.conditional_flow is None:
+            return self.target_flow.inverse([chain[0] for chain in z], condition_latents)
+        return self.target_flow.inverse(self.conditional_flow.inverse(z, condition_latents))
 
     def conditional_log_likelihood(self, x: torch.Tensor, y: torch.Tensor,
                                    generator: torch.Generator | None = None) -> torch.Tensor:
@@ -263,6 +276,4 @@ class CAFlow(Family):
         z = [[scale * torch.randn((n, *shape), generator=generator, device=self.device) for shape in chain]
              for chain in self.z_shapes]
         self.network_evaluations += 1  # one pass through each network
-        if self.conditional_flow is None:
-            return self.target_flow.inverse([chain[0] for chain in z], condition_latents)
-        return self.target_flow.inverse(self.conditional_flow.inverse(z, condition_latents))
+        return self.from_prior(z, condition_latents)
