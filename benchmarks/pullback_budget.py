@@ -3,7 +3,7 @@
 `pullback` blocks in params/default.yaml. Each run is the default block with only the named fields changed,
 trained by genlab's loop (seeded as the pipeline seeds it) and scored by the `geodesic` metric's own function.
 
-Usage: python benchmarks/pullback_budget.py [--steps 2000 5000] [--models pullback pullback_plain]
+Usage: python benchmarks/pullback_budget.py [--steps 2000 5000] [--models pullback pullback_plain] [--datasets ...]
        [--out benchmarks/results/pullback_budget]   [--jobs 2]  (writes .md and .csv; one thread per run)"""
 
 from __future__ import annotations
@@ -68,11 +68,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--params", default=str(ROOT / "params/default.yaml"))
     parser.add_argument("--steps", type=int, nargs="+", default=[2000, 5000])
     parser.add_argument("--models", nargs="+", default=["pullback", "pullback_plain"])
+    parser.add_argument("--datasets", nargs="+", default=DATASETS, choices=DATASETS)
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel, one thread each")
     parser.add_argument("--out", help="write <out>.md and <out>.csv")
     args = parser.parse_args(argv)
-    runs = [(d, m, steps, {}) for d in DATASETS for m in args.models for steps in args.steps]
-    runs += [("banana_river", m, max(args.steps), RIVER_AUTHORS) for m in args.models]
+    runs = [(d, m, steps, {}) for d in args.datasets for m in args.models for steps in args.steps]
+    if "banana_river" in args.datasets:
+        runs += [("banana_river", m, max(args.steps), RIVER_AUTHORS) for m in args.models]
     with tempfile.TemporaryDirectory() as scratch, ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
         jobs = [pool.submit(_run, args.params, run, Path(scratch) / str(i)) for i, run in enumerate(runs)]
         rows = [job.result() for job in jobs]  # in the order of `runs`; each run is seeded on its own

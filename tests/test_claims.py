@@ -68,7 +68,7 @@ def fake_results(root: Path) -> None:
         {"d": d, "n": n, "repeat": r, "relative_ise": base * (64 / n) ** 0.5 * (1 + 0.1 * r)}
         for d, base in ((1, 0.02), (2, 0.09), (4, 0.24)) for n in (64, 256) for r in (0, 1)])
     ids = {"id_sphere": (20, 4, 4, 3.87, 5, 5), "id_spaghetti": (20, 1, 1, 0.99, 9, 10),
-           "id_squares": (64, 4, 4, 3.66, 4, 4)}
+           "id_squares": (100, 20, 20, 13.89, 20, 20), "id_blobs": (100, 10, 11, 7.40, 11, 99)}
     id_table = {name: {"D": D, "true": true, "ours": ours, "ours exact (share of points)": 1.0, "MLE": mle, "lPCA": pca,
                        "PPCA": ppca} for name, (D, true, ours, mle, pca, ppca) in ids.items()}
     for k in (2, 6):  # the union of a 2- and a 6-sphere: a row per sphere, the global baselines in both
@@ -341,6 +341,7 @@ EXPECTED = {  # verdicts on the default run's numbers (README): what the README'
     "ring_exact_likelihood_near_truth": gc.HOLDS, "ring_diffusion_ode_likelihood": gc.HOLDS,
     "ring_vae_bound_above_truth": gc.HOLDS, "kde_error_grows_with_dimension": gc.HOLDS,
     "id_sphere_exact": gc.HOLDS, "id_spaghetti_exact": gc.HOLDS, "id_squares_exact": gc.HOLDS,
+    "id_mle_underestimates_squares": gc.HOLDS, "id_blobs_paper": gc.HOLDS,
     "id_lowest_mean_error": gc.NOT_RUN,  # the fake table has three of the eight baselines
     "id_linear_baselines_fail_on_curve": gc.HOLDS,
     "id_sphere10_thesis": gc.NOT_RUN, "id_sphere50_thesis": gc.NOT_RUN,
@@ -359,6 +360,8 @@ EXPECTED = {  # verdicts on the default run's numbers (README): what the README'
     "id_union_small_sphere": gc.HOLDS, "id_union_large_sphere": gc.HOLDS,
     "id_union10_thesis": gc.NOT_RUN, "id_union30_thesis": gc.NOT_RUN,
     "id_nonuniform_sphere_fails_thesis": gc.NOT_RUN,
+    "id_mnist_one_lowest_thesis": gc.NOT_RUN, "id_mnist_thesis": gc.NOT_RUN,
+    "id_blobs10_thesis": gc.NOT_RUN, "id_blobs20_thesis": gc.NOT_RUN, "id_blobs100_thesis": gc.NOT_RUN,
     "geodesic_single_paper": gc.DIFFERS, "geodesic_squeezed_paper": gc.HOLDS, "geodesic_river_paper": gc.DIFFERS,
     "geodesic_single_beats_ablations": gc.HOLDS, "geodesic_squeezed_beats_ablations": gc.HOLDS,
     "geodesic_river_beats_ablations": gc.DIFFERS,

@@ -180,6 +180,37 @@ def test_squares_span_exactly_k_dimensions():
         make_dataset("sq", {"kind": "squares", "n_train": 5, "n_test": 1, "k": 17}, seed=0)
 
 
+def test_gaussian_blobs_are_the_papers_k_dimensional_manifold():
+    """The authors' FixedGaussiansManifold: centres fixed for the dataset, each bump's std the coordinate,
+    images min-max scaled to [0, 1]; the stds-to-image map (scaling included) has full rank k."""
+    from genlab.data.synthetic import gaussian_blob_images
+    k, size, std_range = 6, 10, [0.3125, 1.5625]
+    spec = {"kind": "gaussian_blobs", "n_train": 50, "n_test": 5, "k": k, "size": size, "std_range": std_range}
+    ds = make_dataset("g", spec, seed=0)
+    assert ds.meta["intrinsic_dim"] == k and ds.x_train.shape == (50, 1, size, size)
+    x = ds.x_train.reshape(50, -1)
+    np.testing.assert_allclose(x.min(1), 0, atol=1e-6)
+    np.testing.assert_allclose(x.max(1), 1, atol=1e-6)
+    centres = np.array(ds.meta["blob_centres"])
+    assert len({tuple(c) for c in centres}) == k  # distinct pixels
+    # the authors' painter, one bump at a time (their paint_the_gaussian), then their [0, 1] scaling
+    stds = np.random.default_rng(1).uniform(*std_range, size=(1, k))
+    rows, cols = np.meshgrid(np.arange(size), np.arange(size), indexing="ij")
+    image = sum(np.exp(-((rows - r) ** 2 + (cols - c) ** 2) / (2 * s**2)) / (np.sqrt(2 * np.pi) * s)
+                for s, (r, c) in zip(stds[0], centres))
+    image = (image - image.min()) / (image.max() - image.min())
+    np.testing.assert_allclose(gaussian_blob_images(stds, centres, size)[0], image, atol=1e-12)
+    h = 1e-6
+    columns = [((gaussian_blob_images(stds + h * np.eye(k)[j], centres, size)
+                 - gaussian_blob_images(stds - h * np.eye(k)[j], centres, size)) / (2 * h)).ravel() for j in range(k)]
+    s = np.linalg.svd(np.stack(columns, 1), compute_uv=False)
+    assert s[-1] > 1e-3 * s[0]  # rank k: every std changes the image in its own direction
+    with pytest.raises(ValueError, match="do not fit"):
+        make_dataset("g", {**spec, "k": 101}, seed=0)
+    with pytest.raises(ValueError, match="std_range"):
+        make_dataset("g", {**spec, "std_range": [2.0, 1.0]}, seed=0)
+
+
 def test_blobs_are_a_2k_dimensional_image_manifold():
     """The Jacobian of the centres-to-image map has rank 2k at random centres (finite differences)."""
     from genlab.data.synthetic import blob_images

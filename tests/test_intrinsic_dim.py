@@ -33,6 +33,35 @@ def test_exact_on_data_near_a_subspace(k, dim):
     assert result["median"] == k
 
 
+def test_time_of_std_inverts_each_sdes_kernel():
+    """sigma(t0) in data units -> t0: the VE kernel's closed form, the VP one's (beta integral quadratic in t),
+    and a clear error outside the SDE's range."""
+    import math
+
+    from genlab.diffusion.sde import VPSDE
+    from genlab.methods.intrinsic_dim import time_of_std
+    ve = VESDE(sigma_min=0.01, sigma_max=1.0)  # sigma(t)^2 = s_min^2 ((s_max / s_min)^(2t) - 1)
+    assert time_of_std(ve, 0.1) == pytest.approx(math.log1p(100) / (2 * math.log(100)), abs=1e-8)
+    vp = VPSDE(beta_min=0.1, beta_max=20.0)  # sigma(t)^2 = 1 - exp(-(0.1 t + 9.95 t^2))
+    b = -math.log(1 - 0.018**2)
+    assert time_of_std(vp, 0.018) == pytest.approx((-0.1 + math.sqrt(0.01 + 4 * 9.95 * b)) / 19.9, abs=1e-8)
+    with pytest.raises(ValueError, match="outside the SDE's range"):
+        time_of_std(ve, 2.0)
+
+
+def test_scores_in_chunks_give_the_same_spectra(monkeypatch):
+    """The network sees the perturbations in chunks (a U-Net's memory on MNIST's 4 D = 3136): the same noise
+    draw and the same spectra as in one call."""
+    from genlab.methods import intrinsic_dim
+    mixture, sde = near_subspace(3, 12), VESDE(sigma_min=1e-4, sigma_max=10.0)
+    points = mixture.sample(3, torch.Generator().manual_seed(1))
+    whole = estimate_intrinsic_dimension(analytic_score_fn(mixture, sde), sde, points, 0.4)
+    monkeypatch.setattr(intrinsic_dim, "CHUNK", 7)  # 48 perturbations in 7 calls, the last one short
+    chunked = estimate_intrinsic_dimension(analytic_score_fn(mixture, sde), sde, points, 0.4)
+    torch.testing.assert_close(chunked["spectra"], whole["spectra"])
+    assert chunked["estimates"].tolist() == whole["estimates"].tolist() == [3, 3, 3]
+
+
 def test_sphere_union_points_lie_on_their_own_sphere_and_the_spheres_are_disjoint():
     data = make_dataset("u", {"kind": "sphere_union", "n_train": 3000, "n_test": 400, "ks": [2, 6],
                               "ambient_dim": 20}, 0)
@@ -109,9 +138,51 @@ def test_union_gets_each_components_dimension_per_point_through_the_metric_and_t
     assert [sum(bar.get_height() for bar in container) for container in ax.containers] == [6, 6]
 
 
+def test_per_class_estimates_of_labelled_data_through_the_metric_and_table(tmp_path):
+    """Labelled data whose classes lie near a 2- and a 6-dimensional subspace (classes 3 and 7, the
+    per-digit estimates of the paper's MNIST): with the analytic score and by_label, each class's median is
+    its own dimension, and the table adds a row per class after the whole set's, with no truth."""
+    import json
+    from types import SimpleNamespace
+
+    from genlab.data import Dataset
+    from genlab.evaluation.geometry import intrinsic_dimension
+    from genlab.tables import intrinsic_dim_table
+    dim, width, ks = 20, 1e-3, (2, 6)
+    g = torch.Generator().manual_seed(1)
+    means, covariances = [], []
+    for component, k in enumerate(ks):
+        frame, _ = torch.linalg.qr(torch.randn(dim, k, generator=g, dtype=torch.float64))
+        covariances.append(frame @ frame.T + width**2 * torch.eye(dim, dtype=torch.float64))
+        means.append(torch.full((dim,), 20.0 * component, dtype=torch.float64))
+    mixture = GaussianMixture(torch.ones(2, dtype=torch.float64) / 2, torch.stack(means), torch.stack(covariances))
+    sde = VESDE(sigma_min=1e-4, sigma_max=10.0)
+    points = torch.cat([torch.distributions.MultivariateNormal(m, c).sample((5,)) for m, c in
+                        zip(means, covariances)]).float().numpy()
+    labels = np.repeat([3, 7], 5)
+    data = Dataset(points, points, labels, labels, {"intrinsic_dim": None})
+    model = SimpleNamespace(score=analytic_score_fn(mixture, sde), sde=sde, device=torch.device("cpu"))
+    t0 = float(torch.log(torch.tensor(1e-2 / 1e-4)) / torch.log(torch.tensor(10.0 / 1e-4)))
+    settings = {"t0": t0, "n_points": 10, "baseline_points": 10, "baselines": ["lPCA"]}
+    assert "by_label" not in intrinsic_dimension(model, data, settings, seed=0)  # asked for only
+    result = intrinsic_dimension(model, data, {**settings, "by_label": True}, seed=0)
+    assert result["by_label"] == {"3": {"points": 5, "median": 2, "histogram": {"2": 5}},
+                                  "7": {"points": 5, "median": 6, "histogram": {"6": 5}}}
+    path = tmp_path / "digits.json"
+    path.write_text(json.dumps({"experiment": "digits/score_ve", **result}))
+    table = intrinsic_dim_table([path]).set_index("model")
+    assert list(table.index) == ["digits", "digits (class 3)", "digits (class 7)", "mean absolute error"]
+    assert table.loc["digits (class 3)", "ours"] == 2 and table.loc["digits (class 7)", "ours"] == 6
+    assert table.loc["digits", "ours"] == result["estimate"] and np.isnan(table.loc["digits (class 3)", "lPCA"])
+
+
 def test_spectrum_gap_rule():
     assert dimension_from_spectrum(torch.tensor([90.0, 88.0, 85.0, 1.2, 1.0, 0.8])) == 3
     assert dimension_from_spectrum(torch.tensor([50.0, 1.0, 0.9, 0.9])) == 3
+    # the authors' rule skips the first gap: a dominant first value no longer hides the gap after it
+    spectrum = torch.tensor([50.0, 20.0, 18.0, 0.5, 0.4, 0.3])
+    assert dimension_from_spectrum(spectrum) == 5 and dimension_from_spectrum(spectrum, skip_first_gap=True) == 3
+    assert dimension_from_spectrum(torch.tensor([90.0, 88.0, 85.0, 1.2, 1.0, 0.8]), skip_first_gap=True) == 3
 
 
 def test_baselines_run_with_sane_settings():

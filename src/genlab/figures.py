@@ -230,12 +230,14 @@ register(Figure(
 
 register(Figure(
     "intrinsic_dim", "Intrinsic dimension",
-    files={"intrinsic_dim_spectra": "Intrinsic dimension of manifolds with known dimension: our estimate from a VE "
+    files={"intrinsic_dim_spectra": "Intrinsic dimension of manifolds with known dimension: our estimate from a "
                                     "score model's spectrum (median over held-out points; the share of points "
                                     "estimated exactly) against the scikit-dimension baselines, with their mean "
-                                    "absolute errors; and the mean normalised score spectra (for a union of "
-                                    "spheres, the per-point estimates stacked by the sphere a point lies on)."},
-    schema=_block_schema(["datasets", "models"], datasets=NAMES, models=NAMES),
+                                    "absolute errors (labelled data: a row per class too); and the mean "
+                                    "normalised score spectra (for a union of spheres, the per-point estimates "
+                                    "stacked by the sphere a point lies on)."},
+    schema=_block_schema(["runs"], runs={"type": "object", "minProperties": 1, "additionalProperties": NAMES,
+                                         "description": "dataset -> the score models whose spectra are read"}),
     reads=("intrinsic_dim",), table=True,
     description="the intrinsic-dimension table (ours against scikit-dimension) and the score spectra"))
 

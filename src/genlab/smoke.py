@@ -33,7 +33,7 @@ SCALED_WITH_STEPS = ("checkpoint_every", "log_every")
 CAPS = {
     "n_train": 256, "n_test": 64,  # generated datasets
     "n_samples": BATCH, "n_examples": 2, "batch_size": BATCH, "repeats": 1, "n_pairs": 4, "n_times": 5,
-    "n_points": 2, "baseline_points": 40,  # metrics (evaluation blocks); 40: DANCo and ESS in a second
+    "n_points": 2, "baseline_points": 40, "n_perturbations": 8,  # metrics; 40: DANCo and ESS in a second
     "steps": 4, "corrector_steps": 1,  # samplers (a model's sampler, the sweep's step lists)
     "langevin_steps": 2, "sample_steps": 3, "buffer_size": 64, "importance_samples": 4,  # families
     "grid": 4, "sample_sizes": 200, "test_points": 50, "times": 4,  # figures

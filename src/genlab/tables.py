@@ -95,6 +95,11 @@ def intrinsic_dim_table(metric_files: list[str | Path]) -> pd.DataFrame:
         else:
             rows.append(row(name, result["ambient_dim"], result["true_dim"], result.get("estimate"),
                             result.get("histogram", {}), result["baselines"]))
+            # labelled data (the paper's per-digit estimates): a row per class after the whole, its dimension
+            # unknown; the baselines are of the whole set only
+            rows += [row(f"{name} (class {label})", result["ambient_dim"], None, part["median"], part["histogram"],
+                         {key: None for key in result["baselines"]})
+                     for label, part in result.get("by_label", {}).items()]
     table = pd.DataFrame(rows)
     known = table[table["true"].notna()]
     estimators = [c for c in table.columns if c not in ("dataset", "D", "true", "ours exact (share of points)")]

@@ -20,6 +20,7 @@ SYNTHETIC: dict[str, Callable[..., Any]] = {
     "spaghetti": synthetic.spaghetti,
     "gaussian_mixture": synthetic.gaussian_mixture, "ring": synthetic.ring, "moons": synthetic.moons,
     "checkerboard": synthetic.checkerboard, "squares": synthetic.squares, "blobs": synthetic.blobs,
+    "gaussian_blobs": synthetic.gaussian_blobs,
     "conditional_mixture": synthetic.conditional_mixture, "banana": synthetic.banana,
     "hemisphere": synthetic.hemisphere, "sinusoid": synthetic.sinusoid,
 }

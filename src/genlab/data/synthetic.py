@@ -135,6 +135,33 @@ def blobs(rng, n, k, size=8, width=1.0):
     return blob_images(centres, size, width)[:, None], {"intrinsic_dim": 2 * k}
 
 
+def gaussian_blob_images(stds: np.ndarray, centres: np.ndarray, size: int) -> np.ndarray:
+    """Images (n, size, size) of Gaussian bumps with stds (n, k) at pixel centres (k, 2), each of amplitude
+    1 / (sqrt(2 pi) std), summed and min-max scaled to [0, 1] per image."""
+    grid = np.arange(size)
+    amplitude = 1 / (np.sqrt(2 * np.pi) * stds)
+    bumps_r = np.exp(-0.5 * ((grid - centres[:, 0:1]) / stds[..., None]) ** 2)  # (n, k, size)
+    bumps_c = np.exp(-0.5 * ((grid - centres[:, 1:2]) / stds[..., None]) ** 2)
+    x = np.einsum("nk,nkh,nkw->nhw", amplitude, bumps_r, bumps_c)
+    low, high = x.min(axis=(1, 2), keepdims=True), x.max(axis=(1, 2), keepdims=True)
+    return (x - low) / (high - low)
+
+
+def gaussian_blobs(rng, n, k, size=32, std_range=(1.0, 5.0)):
+    """The intrinsic-dimension paper's Gaussian blobs (GBATZOLIS/ID-diff, FixedGaussiansManifold): k bumps
+    at distinct pixels fixed for the dataset, each image drawing every bump's std uniformly in std_range,
+    summed and min-max scaled to [0, 1] (the authors' range: their data are not centred). The k stds are
+    the coordinates: a curved manifold of dimension k (tested: the Jacobian has full rank k)."""
+    if k > size * size:
+        raise ValueError(f"{k} blobs at distinct pixels do not fit in a {size}x{size} image")
+    low, high = std_range
+    if not 0 < low <= high:
+        raise ValueError(f"std_range {list(std_range)} must satisfy 0 < low <= high")
+    centres = np.stack(np.divmod(rng.choice(size * size, k, replace=False), size), axis=1)
+    stds = rng.uniform(low, high, size=(n, k))
+    return gaussian_blob_images(stds, centres, size)[:, None], {"intrinsic_dim": k, "blob_centres": centres.tolist()}
+
+
 # Banana densities (score-based pullback geometry, Diepeveen, Batzolis et al. 2024): x = psi^-1(u) with
 # u ~ N(0, diag(scale^2)) and psi(x) = (x1 - bend(x2), x2), a shear with unit Jacobian determinant, so the
 # density N(psi(x); 0, diag(scale^2)) is exact and the ground-truth geodesics are psi^-1 of straight lines.

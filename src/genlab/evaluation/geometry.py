@@ -25,21 +25,32 @@ def intrinsic_dimension(model: Family | None, dataset: Dataset, settings: dict[s
     if model is not None:
         x = torch.as_tensor(dataset.x_test[: settings["n_points"]]).to(model.device)
         estimate = estimate_intrinsic_dimension(model.score, model.sde, x, settings["t0"],
-                                                settings.get("n_perturbations"), seed)
+                                                settings.get("n_perturbations"), seed,
+                                                settings.get("skip_first_gap", False))
         spectra = estimate["spectra"].cpu().double()
         result.update(estimate=estimate["median"], histogram=_histogram(estimate["estimates"]),
                       # the mean spectrum normalised by its largest value: the figure's curve
                       mean_spectrum=(spectra / spectra[:, :1]).mean(0).tolist())
         if dataset.meta.get("component_dims"):  # a union of manifolds: each point against its own one's dimension
-            labels = torch.as_tensor(dataset.y_test[: settings["n_points"]])
-            result["by_component"] = {}
-            for label, k in enumerate(dataset.meta["component_dims"]):
-                own = estimate["estimates"][labels == label]
-                result["by_component"][str(k)] = {"points": len(own), "histogram": _histogram(own),
-                                                  "median": int(own.median()) if len(own) else None}
+            result["by_component"] = _by_label(estimate["estimates"], dataset.y_test[: settings["n_points"]],
+                                               dict(enumerate(dataset.meta["component_dims"])))
+        elif settings.get("by_label") and dataset.y_test is not None:  # per class (the paper's per-digit MNIST)
+            labels = dataset.y_test[: settings["n_points"]]
+            result["by_label"] = _by_label(estimate["estimates"], labels, {c: c for c in sorted(set(labels.tolist()))})
     x_train = dataset.x_train[: settings["baseline_points"]]
     result["baselines"] = run_baselines(x_train, settings["baselines"], seed)
     return result
+
+
+def _by_label(estimates: torch.Tensor, labels, names: dict[int, Any]) -> dict[str, dict[str, Any]]:
+    """The estimates of each label's points apart: {names[label]: points, histogram, median}."""
+    labels = torch.as_tensor(labels)
+    groups = {}
+    for label, name in names.items():
+        own = estimates[labels == label]
+        groups[str(name)] = {"points": len(own), "histogram": _histogram(own),
+                             "median": int(own.median()) if len(own) else None}
+    return groups
 
 
 def _histogram(estimates: torch.Tensor) -> dict[str, int]:

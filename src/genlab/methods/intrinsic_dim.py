@@ -15,6 +15,9 @@ import torch
 from genlab.diffusion.sde import SDE
 
 ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+# perturbations per network call: bounds the memory of a U-Net's activations (4 D = 3136 scores on MNIST);
+# every default-run manifold (D <= 100) takes its 4 D in one call
+CHUNK = 1024
 
 
 @torch.no_grad()
@@ -24,22 +27,40 @@ def score_spectrum(score_fn: ScoreFn, sde: SDE, x0: torch.Tensor, t0: float, n_p
     t = torch.full((n_perturbations,), t0, dtype=x0.dtype, device=x0.device)
     noise = torch.randn((n_perturbations, *x0.shape), generator=generator, dtype=x0.dtype, device=x0.device)
     x_t = sde.perturb(x0.expand(n_perturbations, *x0.shape), t, noise)
-    scores = score_fn(x_t, t).flatten(1)
+    scores = torch.cat([score_fn(x_t[i:i + CHUNK], t[i:i + CHUNK])
+                        for i in range(0, n_perturbations, CHUNK)]).flatten(1)
     return torch.linalg.svdvals(scores - scores.mean(0))
 
 
-def dimension_from_spectrum(singular_values: torch.Tensor) -> int:
-    """D minus the number of singular values above the largest gap (the normal-space dimension)."""
+def dimension_from_spectrum(singular_values: torch.Tensor, skip_first_gap: bool = False) -> int:
+    """D minus the number of singular values above the largest gap (the normal-space dimension). With
+    skip_first_gap, the gap between the first two is not a candidate (the authors' rule: plot_utils.py of
+    GBATZOLIS/ID-diff takes the largest of s_i - s_(i+1) for i >= 1), so the estimate is at most D - 2."""
     gaps = singular_values[:-1] - singular_values[1:]
-    normal_dim = int(torch.argmax(gaps)) + 1
+    first = 1 if skip_first_gap else 0
+    normal_dim = int(torch.argmax(gaps[first:])) + 1 + first
     return len(singular_values) - normal_dim
 
 
+def time_of_std(sde: SDE, sigma: float, tolerance: float = 1e-10) -> float:
+    """The diffusion time t0 at which the perturbation kernel's std is sigma (bisection: the std grows with t
+    on every SDE here), so that a setting in data units, sigma(t0), maps to any SDE's clock."""
+    low, high = 0.0, 1.0
+    std = lambda t: float(sde.marginal_coefficients(torch.tensor(t, dtype=torch.float64))[1])  # noqa: E731
+    if not std(low) <= sigma <= std(high):
+        raise ValueError(f"sigma {sigma} is outside the SDE's range [{std(low):.3g}, {std(high):.3g}]")
+    while high - low > tolerance:
+        middle = (low + high) / 2
+        low, high = (middle, high) if std(middle) < sigma else (low, middle)
+    return (low + high) / 2
+
+
 def estimate_intrinsic_dimension(score_fn: ScoreFn, sde: SDE, points: torch.Tensor, t0: float,
-                                 n_perturbations: int | None = None, seed: int = 0) -> dict:
+                                 n_perturbations: int | None = None, seed: int = 0,
+                                 skip_first_gap: bool = False) -> dict:
     """Per-point estimates for points (N, D) with their median, and the spectra (N, D) for figures."""
     generator = torch.Generator(device=points.device).manual_seed(seed)
     n_perturbations = n_perturbations or 4 * points[0].numel()
     spectra = torch.stack([score_spectrum(score_fn, sde, x0, t0, n_perturbations, generator) for x0 in points])
-    estimates = torch.tensor([dimension_from_spectrum(s) for s in spectra])
+    estimates = torch.tensor([dimension_from_spectrum(s, skip_first_gap) for s in spectra])
     return {"estimates": estimates, "median": int(estimates.median()), "spectra": spectra}

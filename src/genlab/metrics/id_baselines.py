@@ -86,13 +86,16 @@ BASELINES = {
 MAX_POINTS = {"DANCo": 1000, "ESS": 300}
 
 
-def run_baselines(x: np.ndarray, names: list[str] | None = None, seed: int = 0) -> dict[str, float | None]:
-    """Global estimate of each named baseline on points x (N, ...), flattened; None where it fails."""
+def run_baselines(x: np.ndarray, names: list[str] | None = None, seed: int = 0,
+                  max_points: dict[str, int] = MAX_POINTS) -> dict[str, float | None]:
+    """Global estimate of each named baseline on points x (N, ...), flattened; None where it fails. An
+    estimator named in max_points sees a seeded subset of that many points (the pipeline's: DANCo and ESS
+    cost more than linearly in N)."""
     x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
     rng = np.random.default_rng(seed)
     results: dict[str, float | None] = {}
     for name in names or list(BASELINES):
-        limit = MAX_POINTS.get(name, len(x))
+        limit = max_points.get(name, len(x))
         subset = x[rng.choice(len(x), limit, replace=False)] if len(x) > limit else x
         np.random.seed(seed)  # some estimators (DANCo's calibration) draw from numpy's global RNG
         try:
