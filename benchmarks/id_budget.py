@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import csv
 import sys
 import tempfile
 import time
@@ -27,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from genlab.data import make_dataset  # noqa: E402
+from genlab.io import write_csv, write_text  # noqa: E402
 from genlab.jobcosts import markdown_table  # noqa: E402
 from genlab.methods.intrinsic_dim import dimension_from_spectrum, estimate_intrinsic_dimension, time_of_std  # noqa: E402,E501
 from genlab.train import fit  # noqa: E402
@@ -65,8 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--datasets", nargs="+", help="params datasets (default: those of figures.intrinsic_dim)")
     parser.add_argument("--extra", nargs="*", default=[], metavar="NAME=YAML",
                         help="further datasets by their block, e.g. 'blobs={kind: gaussian_blobs, ...}'")
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[256])
-    parser.add_argument("--steps", type=int, nargs="+", default=[1500])
+    parser.add_argument("--batch-sizes", type=int, nargs="+", help="default: the score_ve block's")
+    parser.add_argument("--steps", type=int, nargs="+", help="default: the score_ve block's")
     parser.add_argument("--sigmas", type=float, nargs="+", help="sigma(t0) values (default: the pipeline's t0)")
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel, one thread each")
     parser.add_argument("--out", help="write <out>.md and <out>.csv")
@@ -77,19 +77,17 @@ def main(argv: list[str] | None = None) -> int:
     for item in args.extra:
         name, _, block = item.partition("=")
         specs[name] = yaml.safe_load(block)
-    runs = [(name, spec, b, s, args.sigmas) for name, spec in specs.items() for b in args.batch_sizes
-            for s in args.steps]
+    training = params["models"]["score_ve"]["training"]
+    runs = [(name, spec, b, s, args.sigmas) for name, spec in specs.items()
+            for b in args.batch_sizes or [training["batch_size"]] for s in args.steps or [training["steps"]]]
     with tempfile.TemporaryDirectory() as scratch, ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
         jobs = [pool.submit(_run, args.params, *run, Path(scratch) / str(i)) for i, run in enumerate(runs)]
         rows = [job.result() for job in jobs]
     if args.out:
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        with open(out.with_suffix(".csv"), "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-        out.with_suffix(".md").write_text(
+        write_csv(out.with_suffix(".csv"), rows)
+        write_text(out.with_suffix(".md"),
             "# Intrinsic dimension against the score model's training budget\n\n"
             "`python benchmarks/id_budget.py`: each row is the `score_ve` block with only its batch size and steps "
             "changed, trained by genlab's loop (one thread) and scored at the pipeline's points (and t0, or each "

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import csv
 import sys
 import tempfile
 import time
@@ -31,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from genlab.data.dataset import Dataset  # noqa: E402
+from genlab.io import write_csv, write_text  # noqa: E402
 from genlab.jobcosts import markdown_table  # noqa: E402
 from genlab.methods.intrinsic_dim import dimension_from_spectrum, estimate_intrinsic_dimension, time_of_std  # noqa: E402,E501
 from genlab.metrics.id_baselines import BASELINES, run_baselines  # noqa: E402
@@ -125,17 +125,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        fields = list(rows[0])
-        with open(out.with_suffix(".csv"), "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=fields)
-            writer.writeheader()
-            writer.writerows(rows)
-            writer.writerow({"manifold": "mean absolute error", **errors})
+        write_csv(out.with_suffix(".csv"), [*rows, {"manifold": "mean absolute error", **errors}])
         shown = ["manifold", "D", "true", *estimators]
         table = [[str(row[k]) for k in shown] for row in rows]
         table.append(["**mean absolute error**", "", "", *[f"**{errors[e]}**" for e in estimators]])
         steps = args.steps or yaml.safe_load(open(args.params))["models"]["score_ve"]["training"]["steps"]
-        out.with_suffix(".md").write_text(
+        write_text(out.with_suffix(".md"),
             "# Intrinsic dimension on scikit-dimension's 24 benchmark manifolds\n\n"
             f"`python benchmarks/id_manifolds.py` with n = {args.n} points per manifold (random_state 0, centred, "
             f"unit RMS), the `score_ve` block trained {steps} steps on them, our estimate the median over "

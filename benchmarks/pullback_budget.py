@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import csv
 import sys
 import tempfile
 import time
@@ -27,6 +26,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from genlab.config import experiment  # noqa: E402
 from genlab.data import make_dataset  # noqa: E402
 from genlab.evaluation.geometry import geodesic_errors  # noqa: E402
+from genlab.io import write_csv, write_text  # noqa: E402
 from genlab.jobcosts import markdown_table  # noqa: E402
 from genlab.train import fit  # noqa: E402
 
@@ -81,11 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        with open(out.with_suffix(".csv"), "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-        out.with_suffix(".md").write_text(
+        write_csv(out.with_suffix(".csv"), rows)
+        write_text(out.with_suffix(".md"),
             "# Pullback flows: geodesic error against the training budget\n\n"
             f"`python benchmarks/pullback_budget.py` on {_shown(args.params)}: each row is the block with only the "
             "named fields changed, trained by genlab's loop and scored like the `geodesic` metric.\n\n"

@@ -95,18 +95,15 @@ def test_non_uniform_sphere_concentrates_around_a_pole_as_its_angles_say(angle_s
     assert singular[5] < 1e-4 * singular[4]
 
 
-def test_union_gets_each_components_dimension_per_point_through_the_metric_and_table(tmp_path):
-    """Two Gaussians near subspaces of dimension 2 and 6, far apart in R^20: with their analytic mixture
-    score the metric's per-component medians are exactly 2 and 6 (the paper's bimodal union), and the
-    table gives each component its row."""
-    import json
+def near_two_subspaces(seed: int, per_component: int, labels: list[int], meta: dict):
+    """Points near a 2- and a 6-dimensional subspace, far apart in R^20, labelled labels[0] and labels[1], as
+    a Dataset (the same points in both splits); a stand-in model with their analytic mixture score; and the
+    t0 at which sigma(t0) = 1e-2, between the normal width 1e-3 and the tangential width 1."""
     from types import SimpleNamespace
 
     from genlab.data import Dataset
-    from genlab.evaluation.geometry import intrinsic_dimension
-    from genlab.tables import intrinsic_dim_table
     dim, width, ks = 20, 1e-3, (2, 6)
-    g = torch.Generator().manual_seed(0)
+    g = torch.Generator().manual_seed(seed)
     means, covariances = [], []
     for component, k in enumerate(ks):
         frame, _ = torch.linalg.qr(torch.randn(dim, k, generator=g, dtype=torch.float64))
@@ -114,12 +111,23 @@ def test_union_gets_each_components_dimension_per_point_through_the_metric_and_t
         means.append(torch.full((dim,), 20.0 * component, dtype=torch.float64))
     mixture = GaussianMixture(torch.ones(2, dtype=torch.float64) / 2, torch.stack(means), torch.stack(covariances))
     sde = VESDE(sigma_min=1e-4, sigma_max=10.0)
-    points = torch.cat([torch.distributions.MultivariateNormal(m, c).sample((6,)) for m, c in
+    points = torch.cat([torch.distributions.MultivariateNormal(m, c).sample((per_component,)) for m, c in
                         zip(means, covariances)]).float().numpy()
-    labels = np.repeat([0, 1], 6)
-    data = Dataset(points, points, labels, labels, {"intrinsic_dim": None, "component_dims": list(ks)})
+    labels = np.repeat(labels, per_component)
     model = SimpleNamespace(score=analytic_score_fn(mixture, sde), sde=sde, device=torch.device("cpu"))
     t0 = float(torch.log(torch.tensor(1e-2 / 1e-4)) / torch.log(torch.tensor(10.0 / 1e-4)))
+    return Dataset(points, points, labels, labels, meta), model, t0
+
+
+def test_union_gets_each_components_dimension_per_point_through_the_metric_and_table(tmp_path):
+    """Two Gaussians near subspaces of dimension 2 and 6, far apart in R^20: with their analytic mixture
+    score the metric's per-component medians are exactly 2 and 6 (the paper's bimodal union), and the
+    table gives each component its row."""
+    import json
+
+    from genlab.evaluation.geometry import intrinsic_dimension
+    from genlab.tables import intrinsic_dim_table
+    data, model, t0 = near_two_subspaces(0, 6, [0, 1], {"intrinsic_dim": None, "component_dims": [2, 6]})
     settings = {"t0": t0, "n_points": 12, "baseline_points": 12, "baselines": ["lPCA"]}
     result = intrinsic_dimension(model, data, settings, seed=0)
     assert result["by_component"] == {"2": {"points": 6, "median": 2, "histogram": {"2": 6}},
@@ -143,26 +151,10 @@ def test_per_class_estimates_of_labelled_data_through_the_metric_and_table(tmp_p
     per-digit estimates of the paper's MNIST): with the analytic score and by_label, each class's median is
     its own dimension, and the table adds a row per class after the whole set's, with no truth."""
     import json
-    from types import SimpleNamespace
 
-    from genlab.data import Dataset
     from genlab.evaluation.geometry import intrinsic_dimension
     from genlab.tables import intrinsic_dim_table
-    dim, width, ks = 20, 1e-3, (2, 6)
-    g = torch.Generator().manual_seed(1)
-    means, covariances = [], []
-    for component, k in enumerate(ks):
-        frame, _ = torch.linalg.qr(torch.randn(dim, k, generator=g, dtype=torch.float64))
-        covariances.append(frame @ frame.T + width**2 * torch.eye(dim, dtype=torch.float64))
-        means.append(torch.full((dim,), 20.0 * component, dtype=torch.float64))
-    mixture = GaussianMixture(torch.ones(2, dtype=torch.float64) / 2, torch.stack(means), torch.stack(covariances))
-    sde = VESDE(sigma_min=1e-4, sigma_max=10.0)
-    points = torch.cat([torch.distributions.MultivariateNormal(m, c).sample((5,)) for m, c in
-                        zip(means, covariances)]).float().numpy()
-    labels = np.repeat([3, 7], 5)
-    data = Dataset(points, points, labels, labels, {"intrinsic_dim": None})
-    model = SimpleNamespace(score=analytic_score_fn(mixture, sde), sde=sde, device=torch.device("cpu"))
-    t0 = float(torch.log(torch.tensor(1e-2 / 1e-4)) / torch.log(torch.tensor(10.0 / 1e-4)))
+    data, model, t0 = near_two_subspaces(1, 5, [3, 7], {"intrinsic_dim": None})
     settings = {"t0": t0, "n_points": 10, "baseline_points": 10, "baselines": ["lPCA"]}
     assert "by_label" not in intrinsic_dimension(model, data, settings, seed=0)  # asked for only
     result = intrinsic_dimension(model, data, {**settings, "by_label": True}, seed=0)
