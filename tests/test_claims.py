@@ -52,6 +52,11 @@ def _csv(path: Path, rows: list[dict]) -> None:
         writer.writerows(rows)
 
 
+GAN28 = {"gan28_minimax": {"3000": (8, 0.31), "6000": (8, 0.32), "ema": (8, 0.32)},
+         "gan28": {"3000": (8, 0.36), "6000": (9, 0.34), "ema": (9, 0.34)},
+         "wgan28": {"1800": (10, 0.15), "3600": (10, 0.18), "ema": (10, 0.18)}}
+
+
 def fake_results(root: Path) -> None:
     """The default run's results as the README reports them (the same file layout as the pipeline)."""
     _write(root / paths.table("digits", "json"), {
@@ -110,14 +115,25 @@ def fake_results(root: Path) -> None:
     for task, rows in tables.items():
         _write(root / paths.analysis(f"conditional_{task}", "json"), rows)
     _write(root / paths.analysis("reconstructions", "json"), {
-        "vae": {"latent dim": 16, "MSE": 0.0261, "PSNR (dB)": 22.5, "SSIM": 0.909, "FID of reconstructions": 8.58,
-                "feature distance": 0.0177, "linear probe accuracy": 0.958},
-        "vae_scorevae_beta": {"latent dim": 16, "MSE": 0.0358, "PSNR (dB)": 21.2, "SSIM": 0.874,
-                              "FID of reconstructions": 8.62, "feature distance": 0.0236, "linear probe accuracy": 0.9},
-        "score_vae": {"latent dim": 16, "MSE": 0.0322, "PSNR (dB)": 21.4, "SSIM": 0.922, "FID of reconstructions": 8.31,
-                      "feature distance": 0.0171, "linear probe accuracy": 0.919},
-        "raw inputs": {"latent dim": None, "MSE": None, "PSNR (dB)": None, "SSIM": None, "FID of reconstructions": None,
-                       "linear probe accuracy": 0.978}})
+        "digits/vae": {"latent dim": 16, "MSE": 0.0261, "PSNR (dB)": 22.5, "SSIM": 0.909,
+                       "high-frequency energy ratio": 0.6, "FID of reconstructions": 8.58, "feature distance": 0.0177,
+                       "linear probe accuracy": 0.958},
+        "digits/vae_scorevae_beta": {"latent dim": 16, "MSE": 0.0358, "PSNR (dB)": 21.2, "SSIM": 0.874,
+                                     "high-frequency energy ratio": 0.6, "FID of reconstructions": 8.62,
+                                     "feature distance": 0.0236, "linear probe accuracy": 0.9},
+        "digits/score_vae": {"latent dim": 16, "MSE": 0.0322, "PSNR (dB)": 21.4, "SSIM": 0.922,
+                             "high-frequency energy ratio": 0.9, "FID of reconstructions": 8.31,
+                             "feature distance": 0.0171, "linear probe accuracy": 0.919},
+        "digits/raw inputs": {"latent dim": None, "MSE": None, "PSNR (dB)": None, "SSIM": None,
+                              "FID of reconstructions": None, "linear probe accuracy": 0.978},
+        "mnist28/vae": {"latent dim": 16, "MSE": 0.03, "PSNR (dB)": 18.0, "SSIM": 0.7, "high-frequency energy ratio": 0.5,
+                        "FID of reconstructions": 20.0, "feature distance": 0.05, "linear probe accuracy": 0.9},
+        "mnist28/raw inputs": {"latent dim": None, "linear probe accuracy": 0.9}})
+    # Fig 1.2 on 28x28 digits: modes covered and the largest class share at snapshots and the end
+    for model, rows in GAN28.items():
+        _csv(root / paths.metric("mnist28", model, "modes", "csv"),
+             [{"step": step, "modes_covered": covered, "modes": 10, "high_quality": "", "top_share": top}
+              for step, (covered, top) in rows.items()])
     _write(root / paths.analysis("pullback_geodesics", "json"), {
         f"{dataset}/{flow}": {"dataset": dataset, "flow": flow, "geodesic error": error, "s.e.": 0.001,
                               "paper (method)": values[-1]}
@@ -338,6 +354,9 @@ EXPECTED = {  # verdicts on the default run's numbers (README): what the README'
     "diffusion_best_fid": gc.HOLDS, "one_pass_sampling_cheap": gc.HOLDS, "diffusion_many_nfe": gc.HOLDS,
     "autoregressive_sampling_slow": gc.HOLDS, "ebm_sampling_slow": gc.HOLDS, "exact_likelihood_beats_uniform": gc.HOLDS,
     "wgan_beats_gan_fid": gc.HOLDS, "gan_mode_collapse": gc.HOLDS, "mnist_diffusion_best_fid": gc.NOT_RUN,
+    "gan28_mode_collapse": gc.HOLDS, "gan28_single_mode": gc.DIFFERS, "gan28_minimax_coverage_falls": gc.DIFFERS,
+    "gan28_non_saturating_coverage_falls": gc.DIFFERS, "mnist_gan_mode_collapse_thesis": gc.NOT_RUN,
+    "vae28_loses_detail": gc.HOLDS, "scorevae_sharper_than_vae": gc.HOLDS,
     "ring_exact_likelihood_near_truth": gc.HOLDS, "ring_diffusion_ode_likelihood": gc.HOLDS,
     "ring_vae_bound_above_truth": gc.HOLDS, "kde_error_grows_with_dimension": gc.HOLDS,
     "id_sphere_exact": gc.HOLDS, "id_spaghetti_exact": gc.HOLDS, "id_squares_exact": gc.HOLDS,
@@ -448,7 +467,8 @@ def test_readme_round_trip(tmp_path):
     assert "| held-out data (FID floor) | 6.20 | n/a | n/a | n/a | n/a |" in text
     assert "| cde | cond_gaussian | 0.0970 | 0.00680 | 0.00190 | 0.00140 |" in text  # mean over t
     assert "| banana_single | 0.164 | 0.152 | 0.142 | 0.0810 | 0.300 | 0.0315 |" in text
-    assert text.index("| vae | 16 |") < text.index("| score_vae | 16 |") < text.index("| raw inputs |")
+    assert (text.index("| digits/vae | 16 |") < text.index("| digits/score_vae | 16 |") < text.index("| digits/raw inputs |")
+            < text.index("| mnist28/vae | 16 |"))
     assert "| geodesic_single_paper | 0.0315 | 0.0810 | differs |" in text
 
     readme.update(readme_path, snapshot_path, tmp_path)  # idempotent

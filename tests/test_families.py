@@ -192,6 +192,7 @@ def test_mode_coverage_counts_the_modes_a_sample_covers():
     components = torch.cdist(samples.double(), mixture.means).argmin(1)
     collapsed = mode_coverage(samples[components < 2], dataset, None)
     assert collapsed["modes_covered"] == 2
+    assert full["top_share"] == pytest.approx(1 / 8, abs=0.02) and collapsed["top_share"] > 0.45
     far = mode_coverage(torch.full((100, 2), 50.0), dataset, None)
     assert far["modes_covered"] == 0 and far["high_quality"] == 0
 

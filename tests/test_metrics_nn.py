@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from torch import nn
 from scipy import linalg
 from scipy.stats import multivariate_normal
 
@@ -15,7 +16,7 @@ from genlab.families.classifier import Classifier
 from genlab.metrics.feature_net import FeatureExtractor
 from genlab.metrics.fid import frechet_distance
 from genlab.metrics.nll import bits_per_dim, evaluate_nll
-from genlab.nn import ConditionalMLP, UNet
+from genlab.nn import MLP, ConditionalMLP, UNet
 
 
 def test_uniform_model_scores_log2_levels():
@@ -156,3 +157,56 @@ def test_conditional_mlp_uses_condition():
     net = ConditionalMLP((5,), hidden=16, depth=1, embedding=8, cond_dim=3)
     x, level = torch.randn(4, 5), torch.zeros(4)
     assert not torch.allclose(net(x, level, torch.zeros(4, 3)), net(x, level, torch.ones(4, 3)))
+
+
+def test_mlp_builds_the_pytorch_gan_generator_layer_for_layer():
+    """The GAN blocks of Fig 1.2 on 28x28 digits say they are PyTorch-GAN's MLP GAN (eriklindernoren/PyTorch-GAN,
+    implementations/gan/gan.py); its generator, written out as there, must be the same network: the same
+    layers in the same order with the same settings, so that copying its weights gives the same output."""
+    def block(width_in, width_out, normalize=True):  # verbatim from gan.py
+        layers = [nn.Linear(width_in, width_out)]
+        if normalize:
+            layers.append(nn.BatchNorm1d(width_out, 0.8))
+        layers.append(nn.LeakyReLU(0.2, inplace=True))
+        return layers
+
+    reference = nn.Sequential(*block(100, 128, normalize=False), *block(128, 256), *block(256, 512),
+                              *block(512, 1024), nn.Linear(1024, 784), nn.Tanh())
+    ours = MLP(100, 784, [128, 256, 512, 1024], activation="leaky_relu", batch_norm=True, output="tanh")
+    assert [type(m) for m in ours] == [type(m) for m in reference]
+    for mine, theirs in zip(ours, reference):
+        if isinstance(theirs, nn.BatchNorm1d):
+            assert (mine.eps, mine.momentum) == (theirs.eps, theirs.momentum)
+        if isinstance(theirs, nn.LeakyReLU):
+            assert mine.negative_slope == theirs.negative_slope
+    ours.load_state_dict(reference.state_dict())
+    z = torch.randn(64, 100, generator=torch.Generator().manual_seed(0))
+    for mode in ("train", "eval"):
+        getattr(ours, mode)(), getattr(reference, mode)()
+        torch.testing.assert_close(ours(z), reference(z))
+    plain = MLP(3, 2, hidden=8, depth=2)  # the default: SiLU, no normalisation, a linear output
+    assert [type(m) for m in plain] == [nn.Linear, nn.SiLU, nn.Linear, nn.SiLU, nn.Linear, nn.Identity]
+    with pytest.raises(ValueError, match="depth"):
+        MLP(3, 2, hidden=8)
+
+
+def test_high_frequency_energy_is_the_energy_of_the_high_pass_part():
+    """Ground truth by construction and Parseval: a cosine at 3/8 cycles per pixel lies wholly above the 1/4
+    cutoff and one at 1/8 wholly below; with no cutoff the energy is the sum of squares; a blur (a circular
+    3x3 box filter) scales each frequency's energy by its known gain."""
+    from genlab.metrics.image import high_frequency_energy, high_frequency_ratio
+    grid = torch.arange(8, dtype=torch.float64)
+    high = torch.cos(2 * math.pi * 0.375 * grid).expand(8, 8)[None, None]
+    low = torch.cos(2 * math.pi * 0.125 * grid).expand(8, 8)[None, None]
+    assert float(high_frequency_energy(high)) == pytest.approx(float(high.pow(2).sum()), rel=1e-12)
+    assert float(high_frequency_energy(low)) == pytest.approx(0.0, abs=1e-12)
+    images = torch.randn(16, 1, 12, 12, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(high_frequency_energy(images, cutoff=0.0), images.double().pow(2).flatten(1).sum(1))
+    # a circular 3x3 mean multiplies each frequency's energy by |H|^2, H = (1 + 2 cos 2 pi fy)(1 + 2 cos 2 pi fx) / 9,
+    # so the ratio lies between the smallest and largest |H|^2 on the band's frequencies
+    blurred = torch.nn.functional.avg_pool2d(torch.nn.functional.pad(images, (1, 1, 1, 1), mode="circular"), 3, 1)
+    f = torch.fft.fftfreq(12, dtype=torch.float64)
+    gain = ((1 + 2 * torch.cos(2 * math.pi * f[:, None])) * (1 + 2 * torch.cos(2 * math.pi * f[None, :])) / 9).pow(2)
+    band = (f[:, None].pow(2) + f[None, :].pow(2)).sqrt() >= 0.25
+    assert high_frequency_ratio(images, images) == pytest.approx(1.0)
+    assert float(gain[band].min()) <= high_frequency_ratio(blurred, images) <= float(gain[band].max()) < 0.2

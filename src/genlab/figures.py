@@ -189,7 +189,7 @@ register(Figure(
 
 
 def _snapshots_kept(params: dict[str, Any], block: dict[str, Any]) -> str | None:
-    for model in block["models"]:
+    for model in sorted({model for models in block["runs"].values() for model in models}):
         if not params["models"][model]["training"].get("snapshots"):
             return f"models.{model}.training.snapshots must list the steps whose weights the figure draws"
     return None
@@ -201,20 +201,24 @@ register(Figure(
                             "training snapshots. Right: the share of samples per mode along training (digits: "
                             "classes by the feature net; ring: mixture components, within 3 standard deviations), "
                             "and the number of modes covered (at least 20% of a fair share)."},
-    schema=_block_schema(["datasets", "models"], datasets=NAMES, models=NAMES),
+    schema=_block_schema(["runs"], runs={"type": "object", "minProperties": 1, "additionalProperties": NAMES,
+                                         "description": "dataset -> the GANs drawn on it"}),
     reads=("modes",), samples=True, data=True, check=_snapshots_kept,
     description="Fig 1.2, samples and mode coverage along GAN training"))
 
 register(Figure(
     "reconstructions", "Families",
-    files={"reconstructions": "Fig 1.3 extended: held-out originals against auto-encoder reconstructions at the "
-                              "same latent size: the VAE's decoder mean at the encoder mean (the models listed: "
-                              "the default run has the VAE at beta 1 and at ScoreVAE's beta), and ScoreVAE's "
-                              "conditional reverse-time sample of the frozen pretrained diffusion model given the "
-                              "encoder's latent. The table gives MSE, PSNR, SSIM, the FID of the reconstructions, "
-                              "their perceptual (feature) distance to the originals and the held-out accuracy of "
-                              "a linear probe on the latents (last row: on the raw pixels)."},
-    schema=_block_schema(["dataset", "models", "grid"], dataset={"type": "string"}, models=NAMES, grid=GRID),
+    files={"reconstructions": "Fig 1.3 extended: per dataset, held-out originals against auto-encoder "
+                              "reconstructions: the VAE's decoder mean at the encoder mean (the default run has "
+                              "the VAE at beta 1 and at ScoreVAE's beta on 8x8 digits, and the VAE on 28x28 "
+                              "digits), and ScoreVAE's conditional reverse-time sample of the frozen pretrained "
+                              "diffusion model given the encoder's latent. The table gives MSE, PSNR, SSIM, the "
+                              "high-frequency energy of the reconstructions over the originals' (the blur), the "
+                              "FID of the reconstructions, their perceptual (feature) distance to the originals "
+                              "and the held-out accuracy of a linear probe on the latents (and on the raw pixels)."},
+    schema=_block_schema(["runs", "grid"], grid=GRID, runs={
+        "type": "object", "minProperties": 1, "additionalProperties": NAMES,
+        "description": "dataset -> the auto-encoders whose reconstructions are drawn"}),
     reads=("reconstruction",), samples=True, table=True,
     description="Fig 1.3, originals against auto-encoder reconstructions"))
 

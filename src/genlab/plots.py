@@ -84,7 +84,9 @@ def mode_collapse(runs: list[dict], grid: int = 6, columns: int = 4):
             ax.axis("off")
         for ax, index in zip(row, chosen):
             draw_samples(ax, samples[index], grid, run.get("centres"))
-            ax.set_title(f"{run['label']}, step {steps[index]}", fontsize=8)
+            ax.set_title(f"step {steps[index]}", fontsize=8)
+        row[0].text(-0.08, 0.5, run["label"], rotation=90, ha="right", va="center", fontsize=9,
+                    transform=row[0].transAxes)
         table = run["modes"][run["modes"]["step"] != "ema"].astype({"step": int})
         shares = table[[c for c in table.columns if c.startswith("share_")]].to_numpy().T
         ax = row[-1]
@@ -100,13 +102,17 @@ def mode_collapse(runs: list[dict], grid: int = 6, columns: int = 4):
     return fig
 
 
-def reconstructions(originals: np.ndarray, rows: list[tuple[str, np.ndarray]], grid: int):
-    """Fig 1.3: held-out originals and each auto-encoder's reconstructions of them, side by side."""
-    panels = [("originals", originals), *rows]
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.6), squeeze=False)
-    for ax, (title, images) in zip(axes[0], panels):
-        draw_samples(ax, images, grid)
-        ax.set_title(title, fontsize=9)
+def reconstructions(panels: list[tuple[str, np.ndarray, list[tuple[str, np.ndarray]]]], grid: int):
+    """Fig 1.3: per dataset (a figure row), held-out originals and each auto-encoder's reconstructions of them,
+    side by side. ``panels``: (dataset, originals, [(title, reconstructions), ...])."""
+    columns = 1 + max(len(rows) for _, _, rows in panels)
+    fig, axes = plt.subplots(len(panels), columns, figsize=(3.2 * columns, 3.6 * len(panels)), squeeze=False)
+    for axes_row, (dataset, originals, rows) in zip(axes, panels):
+        for ax in axes_row:
+            ax.axis("off")
+        for ax, (title, images) in zip(axes_row, [(f"{dataset}: originals", originals), *rows]):
+            draw_samples(ax, images, grid)
+            ax.set_title(title, fontsize=9)
     fig.tight_layout()
     return fig
 

@@ -14,14 +14,15 @@ from genlab.evaluation.registry import Run, metric
 from genlab.generation import seeded_generator
 from genlab.metrics.feature_net import FeatureExtractor, feature_distance
 from genlab.metrics.fid import frechet_distance
-from genlab.metrics.image import psnr, ssim, value_range
+from genlab.metrics.image import high_frequency_ratio, psnr, ssim, value_range
 
 
 @metric("reconstruction", settings=("reconstruction",), feature_net="images", requires={"reconstruct"},
         columns={"recon. PSNR (dB)": "psnr"})
 def reconstruction(run: Run) -> dict[str, Any]:
     """Reconstruction MSE per dimension and PSNR on held-out examples (the data's peak-to-peak range as the
-    peak: 2 for images in [-1, 1]) and, on images, SSIM, the FID of the reconstructions (feature net,
+    peak: 2 for images in [-1, 1]) and, on images, SSIM, the sharpness (high-frequency energy of the
+    reconstructions over the originals'), the FID of the reconstructions (feature net,
     against the training set) and the per-example perceptual distance to the original (LPIPS' recipe on the
     feature net, as the conditional metric's). Latents as representations (seed 1.2.4): the held-out
     accuracy of a linear probe (multinomial logistic regression) on the encoder means, beside the same probe
@@ -44,6 +45,7 @@ def reconstruction(run: Run) -> dict[str, Any]:
         features = FeatureExtractor(classifier)
         distances = feature_distance(features(clamped), features(x))
         result.update(ssim=float(ssim(clamped, x, dataset).mean()),
+                      high_frequency_ratio=high_frequency_ratio(clamped, x),
                       fid=frechet_distance(torch.as_tensor(dataset.x_train), clamped, classifier, 1000),
                       feature_distance=float(distances.mean()),
                       feature_distance_sem=float(distances.std() / len(distances) ** 0.5))

@@ -35,7 +35,7 @@ def mode_coverage(samples: torch.Tensor, dataset: Dataset, classifier: Classifie
     counts = torch.bincount(labels, minlength=modes).double()
     share = counts / len(samples)
     covered = int((counts >= min_share * len(samples) / modes).sum())
-    return {"modes_covered": covered, "modes": modes, "high_quality": quality,
+    return {"modes_covered": covered, "modes": modes, "high_quality": quality, "top_share": float(share.max()),
             **{f"share_{k}": float(share[k]) for k in range(modes)}}
 
 

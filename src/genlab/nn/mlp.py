@@ -10,15 +10,33 @@ from torch import nn
 from genlab.nn.embeddings import SinusoidalEmbedding
 
 
-class MLP(nn.Sequential):
-    """Plain MLP: in -> [hidden, SiLU] x depth -> out."""
+ACTIVATIONS = {"silu": nn.SiLU, "leaky_relu": lambda: nn.LeakyReLU(0.2)}
+OUTPUTS = {"linear": nn.Identity, "tanh": nn.Tanh}
 
-    def __init__(self, in_dim: int, out_dim: int, hidden: int, depth: int):
+
+class MLP(nn.Sequential):
+    """Plain MLP: in -> [Linear, (BatchNorm), activation] per hidden layer -> Linear -> output.
+
+    ``hidden`` is one width repeated ``depth`` times, or a list of widths (then ``depth`` is its length).
+    ``batch_norm`` normalises every hidden layer but the first, as the MLP GAN of PyTorch-GAN does
+    (eriklindernoren/PyTorch-GAN implementations/gan/gan.py: BatchNorm1d(width, 0.8), where 0.8 lands in
+    the eps argument; kept, since it is what that generator trains with); ``leaky_relu`` has slope 0.2."""
+
+    def __init__(self, in_dim: int, out_dim: int, hidden: int | list[int], depth: int | None = None,
+                 activation: str = "silu", batch_norm: bool = False, output: str = "linear"):
+        if not isinstance(hidden, (list, tuple)) and depth is None:
+            raise ValueError(f"MLP: a single hidden width {hidden} needs a depth (or give the list of widths)")
+        widths = list(hidden) if isinstance(hidden, (list, tuple)) else [hidden] * depth
+        if depth is not None and depth != len(widths):
+            raise ValueError(f"MLP: depth {depth} does not match the {len(widths)} hidden widths {hidden}")
         layers, width = [], in_dim
-        for _ in range(depth):
-            layers += [nn.Linear(width, hidden), nn.SiLU()]
-            width = hidden
-        super().__init__(*layers, nn.Linear(width, out_dim))
+        for index, size in enumerate(widths):
+            layers.append(nn.Linear(width, size))
+            if batch_norm and index > 0:
+                layers.append(nn.BatchNorm1d(size, eps=0.8))
+            layers.append(ACTIVATIONS[activation]())
+            width = size
+        super().__init__(*layers, nn.Linear(width, out_dim), OUTPUTS[output]())
 
 
 class ResidualBlock(nn.Module):
