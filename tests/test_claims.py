@@ -126,9 +126,14 @@ def fake_results(root: Path) -> None:
                              "feature distance": 0.0171, "linear probe accuracy": 0.919},
         "digits/raw inputs": {"latent dim": None, "MSE": None, "PSNR (dB)": None, "SSIM": None,
                               "FID of reconstructions": None, "linear probe accuracy": 0.978},
-        "mnist28/vae": {"latent dim": 16, "MSE": 0.03, "PSNR (dB)": 18.0, "SSIM": 0.7, "high-frequency energy ratio": 0.5,
+        "mnist28/vae28": {"latent dim": 20, "MSE": 0.03, "PSNR (dB)": 18.0, "SSIM": 0.7, "high-frequency energy ratio": 0.5,
                         "FID of reconstructions": 20.0, "feature distance": 0.05, "linear probe accuracy": 0.9},
         "mnist28/raw inputs": {"latent dim": None, "linear probe accuracy": 0.9}})
+    _csv(root / paths.metric("digits", "diffusion_vp", "sweep", "csv"), [  # the default run's, FID to 3 digits
+        {"sampler": sampler, "steps": steps, "tolerance": tolerance, "nfe": nfe, "fid": fid}
+        for sampler, steps, tolerance, nfe, fid in (
+            ("euler_maruyama", 10, "", 11.0, 97.6), ("euler_maruyama", 20, "", 21.0, 30.4),
+            ("ddim", 10, "", 11.0, 27.8), ("ode", "", 0.1, 15.0, 19.2), ("ode", "", 0.01, 33.0, 12.2))])
     # Fig 1.2 on 28x28 digits: modes covered and the largest class share at snapshots and the end
     for model, rows in GAN28.items():
         _csv(root / paths.metric("mnist28", model, "modes", "csv"),
@@ -356,7 +361,7 @@ EXPECTED = {  # verdicts on the default run's numbers (README): what the README'
     "wgan_beats_gan_fid": gc.HOLDS, "gan_mode_collapse": gc.HOLDS, "mnist_diffusion_best_fid": gc.NOT_RUN,
     "gan28_mode_collapse": gc.HOLDS, "gan28_single_mode": gc.DIFFERS, "gan28_minimax_coverage_falls": gc.DIFFERS,
     "gan28_non_saturating_coverage_falls": gc.DIFFERS, "mnist_gan_mode_collapse_thesis": gc.NOT_RUN,
-    "vae28_loses_detail": gc.HOLDS, "scorevae_sharper_than_vae": gc.HOLDS,
+    "vae28_loses_detail": gc.HOLDS, "scorevae_sharper_than_vae": gc.HOLDS, "ode_beats_sde_at_low_nfe": gc.HOLDS,
     "ring_exact_likelihood_near_truth": gc.HOLDS, "ring_diffusion_ode_likelihood": gc.HOLDS,
     "ring_vae_bound_above_truth": gc.HOLDS, "kde_error_grows_with_dimension": gc.HOLDS,
     "id_sphere_exact": gc.HOLDS, "id_spaghetti_exact": gc.HOLDS, "id_squares_exact": gc.HOLDS,
@@ -468,7 +473,7 @@ def test_readme_round_trip(tmp_path):
     assert "| cde | cond_gaussian | 0.0970 | 0.00680 | 0.00190 | 0.00140 |" in text  # mean over t
     assert "| banana_single | 0.164 | 0.152 | 0.142 | 0.0810 | 0.300 | 0.0315 |" in text
     assert (text.index("| digits/vae | 16 |") < text.index("| digits/score_vae | 16 |") < text.index("| digits/raw inputs |")
-            < text.index("| mnist28/vae | 16 |"))
+            < text.index("| mnist28/vae28 | 20 |"))
     assert "| geodesic_single_paper | 0.0315 | 0.0810 | differs |" in text
 
     readme.update(readme_path, snapshot_path, tmp_path)  # idempotent

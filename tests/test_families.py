@@ -120,6 +120,24 @@ def test_from_config_takes_grey_levels_from_the_data_and_refuses_continuous_data
         make_model({"family": "autoregressive", "output": "categorical", "hidden": 8, "depth": 1}, (2,), {})
 
 
+def test_bernoulli_decoder_is_the_cross_entropy_of_pytorch_examples_vae():
+    """decoder: bernoulli reads grey levels x in [-1, 1] as probabilities p = (x + 1) / 2: log p(x | z) is
+    sum p log sigma(l) + (1 - p) log(1 - sigma(l)) over pixels (written out here), the reconstruction is
+    2 sigma(l) - 1 (the Bernoulli mean in the data's range), and the family reports no NLL."""
+    torch.manual_seed(0)
+    vae = VAE((1, 2, 2), latent_dim=3, hidden=8, depth=1, decoder="bernoulli")
+    x = torch.rand(5, 1, 2, 2) * 2 - 1
+    z = torch.randn(5, 3)
+    logits = vae.decoder(z)
+    p = (x.flatten(1) + 1) / 2
+    by_hand = (p * torch.log(torch.sigmoid(logits)) + (1 - p) * torch.log(1 - torch.sigmoid(logits))).sum(1)
+    torch.testing.assert_close(vae._decoder_log_prob(x.flatten(1), z), by_hand)
+    torch.testing.assert_close(vae.decode(z), (2 * torch.sigmoid(logits) - 1).view(5, 1, 2, 2))
+    assert not vae.has_likelihood and VAE((3,), hidden=8, depth=1).has_likelihood
+    with pytest.raises(ValueError, match="decoder"):
+        VAE((3,), hidden=8, depth=1, decoder="laplace")
+
+
 def test_iwae_bound_is_tighter_than_the_elbo_and_tends_to_the_likelihood():
     """For a linear-Gaussian VAE the exact log p(x) is known: p(x) = N(b, W W^T + diag(s^2)). IWAE lies
     between the ELBO and log p(x) on average and closes the gap as K grows."""
