@@ -210,12 +210,13 @@ register(Figure(
     "reconstructions", "Families",
     files={"reconstructions": "Fig 1.3 extended: per dataset, held-out originals against auto-encoder "
                               "reconstructions: the VAE's decoder mean at the encoder mean (the default run has "
-                              "the VAE at beta 1 and at ScoreVAE's beta on 8x8 digits, and the VAE on 28x28 "
-                              "digits), and ScoreVAE's conditional reverse-time sample of the frozen pretrained "
-                              "diffusion model given the encoder's latent. The table gives MSE, PSNR, SSIM, the "
-                              "high-frequency energy of the reconstructions over the originals' (the blur), the "
-                              "FID of the reconstructions, their perceptual (feature) distance to the originals "
-                              "and the held-out accuracy of a linear probe on the latents (and on the raw pixels)."},
+                              "the VAE at beta 1 and at ScoreVAE's beta on 8x8 digits, and pytorch/examples' "
+                              "Bernoulli VAE on 28x28 digits), and ScoreVAE's conditional reverse-time sample of the "
+                              "frozen pretrained diffusion model given the encoder's latent. The table gives MSE, "
+                              "PSNR, SSIM, the high-frequency energy of the reconstructions over the originals' (the "
+                              "blur), the FID of the reconstructions, their perceptual (feature) distance to the "
+                              "originals and the held-out accuracy of a linear probe on the latents (and on the raw "
+                              "pixels)."},
     schema=_block_schema(["runs", "grid"], grid=GRID, runs={
         "type": "object", "minProperties": 1, "additionalProperties": NAMES,
         "description": "dataset -> the auto-encoders whose reconstructions are drawn"}),
