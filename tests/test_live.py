@@ -187,7 +187,7 @@ def test_thesis_draws_grids_for_its_image_models_and_default_for_none():
             if thesis["datasets"][exp["dataset"]]["kind"] in cfg.IMAGE_KINDS:
                 drawn.add(f"{exp['dataset']}/{exp['model']}")
     assert drawn == {"digits/gan", "digits/wgan", "digits/vae", "digits/vae_scorevae_beta", "digits/flow", "digits/ebm",
-                     "digits/diffusion_vp_digits", "mnist/diffusion_vp", "mnist/gan", "mnist/wgan", "mnist/vae",
+                     "digits/diffusion_vp_digits", "mnist/diffusion_vp", "mnist/gan", "mnist/gan_minimax", "mnist/wgan", "mnist/vae",
                      "mnist/flow_mnist", "mnist/ebm", "cifar10/diffusion_vp", "mnist28/diffusion_unet",
                      "mnist28/multiscale"}
     images = {plot for plot in live_logs(thesis)["plots"] if isinstance(plot, str)}  # dvc.yaml's image folders

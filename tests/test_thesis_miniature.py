@@ -98,9 +98,11 @@ def test_every_family_figure_and_analysis_has_its_output(miniature):
         assert rows[family_without_likelihood]["NLL (bits/dim)"] is None
     assert rows["vae"]["ELBO (bits/dim)"] is not None and rows["vae"]["NLL kind"].startswith("IWAE")
     autoencoders = json.loads((miniature / "results/analysis/reconstructions.json").read_text())
-    assert {"vae", "score_vae", "raw inputs"} <= set(autoencoders)
-    assert autoencoders["score_vae"]["latent dim"] == autoencoders["vae"]["latent dim"]
-    assert all(0 <= autoencoders[name]["feature distance"] <= 4 for name in ("vae", "score_vae"))
+    assert {"digits/vae", "digits/score_vae", "digits/raw inputs", "mnist/vae28", "mnist/raw inputs"} <= set(autoencoders)
+    assert autoencoders["digits/score_vae"]["latent dim"] == autoencoders["digits/vae"]["latent dim"]
+    assert all(0 <= autoencoders[name]["feature distance"] <= 4 for name in ("digits/vae", "digits/score_vae"))
+    assert all(0 <= autoencoders[name]["high-frequency energy ratio"] < 10
+               for name in ("digits/vae", "digits/score_vae", "mnist/vae28"))
     dimensions = json.loads((miniature / "results/analysis/intrinsic_dim.json").read_text())
     assert {"union (k = 10)", "union (k = 30)"} <= set(dimensions)  # a row per sphere of the union
     geodesics = json.loads((miniature / "results/analysis/pullback_geodesics.json").read_text())
