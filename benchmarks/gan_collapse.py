@@ -26,8 +26,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from genlab.checkpoints import load_checkpoint, trained_model  # noqa: E402
 from genlab.config import config_hash, experiment  # noqa: E402
 from genlab.data import make_dataset  # noqa: E402
-from genlab.evaluation.coverage import mode_coverage  # noqa: E402
-from genlab.generation import generate  # noqa: E402
+from genlab.evaluation.coverage import coverage_along_training  # noqa: E402
 from genlab.io import write_csv, write_text  # noqa: E402
 from genlab.jobcosts import markdown_table  # noqa: E402
 from genlab.train import fit  # noqa: E402
@@ -47,18 +46,15 @@ def _run(params_file: str, model_name: str, seed: int, steps: int | None, classi
         training.update(steps=steps, checkpoint_every=steps,
                         snapshots=sorted({int(round(s * scale)) for s in training["snapshots"]}))
     model = fit(block, dataset, run_dir, seed=seed, config=block, device=torch.device("cpu"), progress=False)
-    state = load_checkpoint(run_dir / "checkpoint.pt", config_hash(block))
+    snapshots = load_checkpoint(run_dir / "checkpoint.pt", config_hash(block))["snapshots"]
     classifier = trained_model(experiment(params, DATASET, params["evaluation"]["fid"]["feature_model"]),
                                dataset, classifier_path, "cpu")
-    n = params["evaluation"]["modes"]["n_samples"]
     rows = []
-    for step, weights in [*sorted(state["snapshots"].items()), ("ema", state["ema"])]:
-        model.load_state_dict(weights)
-        samples, _ = generate(model, n, n, seed)
-        coverage = mode_coverage(samples, dataset, classifier)
+    for coverage in coverage_along_training(model, snapshots, dataset, classifier,
+                                            params["evaluation"]["modes"]["n_samples"], seed):
         shares = [coverage[f"share_{k}"] for k in range(coverage["modes"])]
         top = max(range(len(shares)), key=shares.__getitem__)
-        rows.append({"model": model_name, "seed": seed, "steps": training["steps"], "step": step,
+        rows.append({"model": model_name, "seed": seed, "steps": training["steps"], "step": coverage["step"],
                      "modes covered": coverage["modes_covered"], "top class": top,
                      "top share": round(shares[top], 3), "fewest share": round(min(shares), 3)})
     print(rows[-2], flush=True)

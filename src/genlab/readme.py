@@ -188,8 +188,9 @@ def snapshot(root: str | Path = ".") -> dict[str, Any]:
     if analysis["reconstructions"].exists():
         title = ("Auto-encoders: ScoreVAE against the VAE (beta 1 and ScoreVAE's 1e-3) at the same latent size; the "
                  "VAE's blur on 28x28 digits")
-        rows = _reconstruction_rows(analysis["reconstructions"])
-        tables.append(_rows_table(analysis["reconstructions"], root, title, rows, RECONSTRUCTION_COLUMNS, "dataset/model"))
+        tables.append(_rows_table(analysis["reconstructions"], root, title,
+                                  _reconstruction_rows(analysis["reconstructions"]), RECONSTRUCTION_COLUMNS,
+                                  "dataset/model"))
     if analysis["pullback_geodesics"].exists():
         tables.append(_geodesic_table(analysis["pullback_geodesics"], root))
     if analysis["rae"].exists():

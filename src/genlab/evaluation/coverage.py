@@ -52,16 +52,24 @@ def final_modes(path: Path) -> dict[str, Any]:
         datasets=("images", "ring", "gaussian_mixture"), columns={"modes covered": "modes_covered",
                                                                   "high-quality samples": "high_quality"},
         summary=final_modes, plot={"x": "step", "y": "modes_covered"})
-@torch.no_grad()
 def modes(run: Run) -> list[dict[str, Any]]:
     """Mode coverage of the final EMA weights (step 'ema') and, along training (Fig 1.2), of every snapshot
     of the raw weights kept by ``training.snapshots``."""
-    model, dataset, settings = run.model, run.dataset, run.settings("modes")
     classifier = run.classifier.cpu() if run.is_image else None
+    return coverage_along_training(run.model, run.checkpoint.get("snapshots"), run.dataset, classifier,
+                                   run.settings("modes")["n_samples"], run.seed)
+
+
+@torch.no_grad()
+def coverage_along_training(model, snapshots: dict | None, dataset: Dataset, classifier: Classifier | None,
+                            n_samples: int, seed: int) -> list[dict[str, Any]]:
+    """A row per snapshot of raw weights (in step order), then one for the weights ``model`` holds (step
+    'ema'): the mode coverage of ``n_samples`` samples drawn with ``seed``. ``model`` holds its own weights
+    again at the end."""
     rows = []
     final = {k: v.clone() for k, v in model.state_dict().items()}
-    for step, weights in [*sorted((run.checkpoint.get("snapshots") or {}).items()), ("ema", final)]:
+    for step, weights in [*sorted((snapshots or {}).items()), ("ema", final)]:
         model.load_state_dict(weights)
-        samples, _ = generate(model, settings["n_samples"], settings["n_samples"], run.seed)
+        samples, _ = generate(model, n_samples, n_samples, seed)
         rows.append({"step": step, **mode_coverage(samples, dataset, classifier)})
     return rows
