@@ -74,6 +74,8 @@ BAD = [
      "evaluation.conditional: 1 is less than the minimum of 2"),
     (["experiments", INDEX["mnist28", "cde_superres28"], "evaluation"], {"conditional": {"nexamples": 5}},
      "evaluation.conditional: Additional properties are not allowed"),
+    (["experiments", INDEX["mnist28", "classifier"], "training"], {"steps": 500, "lr": 0.1},
+     "training: Additional properties are not allowed ('lr' was unexpected)"),
     (["figures", "cdsm_consistency", "datasets"], ["ring"], "must be a declared dataset of kind conditional_mixture"),
     (["experiments", INDEX["digits", "gan"], "metrics"], ["reconstruction"], "'reconstruction' needs a family with capabilities ['reconstruct']"),
     (["experiments", INDEX["digits", "vae"], "metrics"], ["intrinsic_dim"], "'intrinsic_dim' needs a family with capabilities ['score']"),
@@ -129,6 +131,20 @@ def test_an_experiments_own_evaluation_keys_reach_its_metric_and_its_job_hash():
     run = Run(params, cfg.experiment(params, "mnist28", "cde_superres28"), "data.npz", "checkpoint.pt")
     assert run.settings("conditional") == own
     assert pipeline.evaluation_settings(params, "mnist28", "cde_superres28") == [[own]]  # its evaluation reruns
+
+
+def test_an_experiments_own_steps_stand_over_its_blocks_and_the_smoke_switch_caps_them():
+    from genlab import smoke
+    params = validation.validate(copy.deepcopy(DEFAULT))
+    block = params["models"]["classifier"]["training"]
+    own = cfg.experiment(params, "mnist28", "classifier")
+    assert own.training == {**block, "steps": 500} and block["steps"] == 1500
+    assert cfg.experiment(params, "digits", "classifier").training == block
+    assert own.hash == cfg.experiment(_mutate(["experiments", INDEX["mnist28", "classifier"], "training"],
+                                              {"steps": 7}), "mnist28", "classifier").hash  # steps: unhashed
+    shrunk = smoke.shrink(params)
+    assert cfg.experiment(shrunk, "mnist28", "classifier").training["steps"] == smoke.STEPS
+    assert smoke.shrink(shrunk) == shrunk
 
 
 def test_duplicate_experiment_is_refused():

@@ -162,6 +162,19 @@ def test_iwae_bound_is_tighter_than_the_elbo_and_tends_to_the_likelihood():
     assert gaps[2] < 0.25 * gaps[0]
 
 
+@pytest.mark.parametrize("side,downsamplings", [(8, 2), (28, 4), (32, 4), (3, 1)])
+def test_classifier_features_see_the_whole_image_before_pooling(side, downsamplings):
+    """Stride-2 convolutions until the map is at most 2x2: on 8x8 digits the same two as the net the digits'
+    FIDs were measured with (its layers in order: 3x3 convolutions of width w, 2w, 2w), four on 28x28 digits."""
+    from genlab.families.classifier import Classifier
+    net = Classifier((1, side, side), classes=10, width=4, features=8)
+    convs = [m for m in net.body if isinstance(m, nn.Conv2d)]
+    assert [m.stride[0] for m in convs] == [1] + [2] * downsamplings
+    assert [(m.in_channels, m.out_channels) for m in convs] == [(1, 4), (4, 8)] + [(8, 8)] * (downsamplings - 1)
+    pooled_from = net.body[:2 * len(convs)](torch.zeros(1, 1, side, side))
+    assert pooled_from.shape[-1] <= 2 and net.features(torch.zeros(3, 1, side, side)).shape == (3, 8)
+
+
 def test_gan_players_update_only_themselves():
     torch.manual_seed(0)
     gan = GAN((2,), **{k: v for k, v in SMALL["gan"].items() if k != "family"})

@@ -43,8 +43,8 @@ def test_only_counts_of_work_change(shipped):
     """Every experiment, network, sampler name, metric and figure stays; what changes is a count of work (and
     never grows) or an ODE tolerance (never tightened)."""
     shrunk = smoke.shrink(shipped)
-    def without_own_settings(experiments):  # an experiment's own evaluation keys are counts: checked below
-        return [{key: value for key, value in e.items() if key != "evaluation"} for e in experiments]
+    def without_own_settings(experiments):  # an experiment's own evaluation keys and steps are counts: below
+        return [{key: value for key, value in e.items() if key not in ("evaluation", "training")} for e in experiments]
     assert without_own_settings(shrunk["experiments"]) == without_own_settings(shipped["experiments"])
     assert shrunk.keys() - {"smoke"} == shipped.keys()
     counts = {"steps", "batch_size", "warmup_steps", *smoke.SCALED_WITH_STEPS, "snapshots", "every", "kl_warmup_steps", "sample_every",
@@ -60,6 +60,7 @@ def test_only_counts_of_work_change(shipped):
             continue
         assert key in counts, f"{'.'.join(map(str, path))} changed ({old} -> {new}) but is not a count of work"
         assert (max(new) <= max(old)) if isinstance(new, list) else new <= old, path
+    assert all(e["training"]["steps"] <= smoke.STEPS for e in shrunk["experiments"] if "training" in e)
     for name, block in shrunk["models"].items():
         training = block["training"]
         assert training["steps"] <= smoke.STEPS and training["batch_size"] <= smoke.BATCH, name

@@ -172,10 +172,13 @@ class Experiment:
 def experiment(params: dict[str, Any], dataset: str, model: str) -> Experiment:
     """The experiment ``dataset``/``model``. A model block that names a ``pretrained`` model (ScoreVAE) gets
     that model's block in its place, so the hash covers the pretrained config and the family can build it;
-    ``pretrained_experiment`` says where its weights come from."""
+    ``pretrained_experiment`` says where its weights come from. The experiment's own ``training`` keys (its
+    number of steps) stand over the block's."""
     for exp in params["experiments"]:
         if exp["dataset"] == dataset and exp["model"] == model:
             block = params["models"][model]
+            if "training" in exp:
+                block = {**block, "training": {**block["training"], **exp["training"]}}
             if "pretrained" in block:
                 block = {**block, "pretrained": params["models"][block["pretrained"]]}
             return Experiment(dataset, model, params["datasets"][dataset], block,

@@ -5,8 +5,9 @@ a new params file or a change of code can be checked end to end before the real 
 What it keeps: every experiment, dataset, network, sampler, metric and figure of the params file, so a block
 that cannot run at all (a shape mismatch, a missing key, a metric the family lacks) fails the smoke run as
 it would fail the real one. What it shrinks, and only that: counts of work.
-- training: `steps` capped at STEPS; a warm-up lasts the whole shrunk run (scaled, a 500-step warm-up of a
-  25k-step run would be one step at the full rate, and CAFLOW's deep flows diverge from such a first step);
+- training: `steps` capped at STEPS (an experiment's own `training.steps` too); a warm-up lasts the whole
+  shrunk run (scaled, a 500-step warm-up of a 25k-step run would be one step at the full rate, and CAFLOW's
+  deep flows diverge from such a first step);
   the other step-valued keys (checkpoint and log intervals, snapshots,
   early-stopping interval, the VAE's KL warm-up, VS-CMDE's reach_target_steps) scaled by the same factor,
   rounded up, except that the checkpoint interval is at least half the run (one periodic checkpoint mid-run,
@@ -54,9 +55,13 @@ def shrink(params: dict[str, Any]) -> dict[str, Any]:
     params = json.loads(json.dumps(params))
     for model in params["models"].values():
         _shrink_training(model)
+    own_training = [exp.get("training") for exp in params.get("experiments", [])]
     for key, value in params.items():
         if key != "models":
             params[key] = _cap(value)
+    for exp, training in zip(params.get("experiments", []), own_training):  # an experiment's own steps: as a block's
+        if training:
+            exp["training"] = {**training, "steps": min(training["steps"], STEPS)}
     params["models"] = {name: {key: value if key == "training" else _cap(value, key) for key, value in block.items()}
                         for name, block in params["models"].items()}
     params["smoke"] = True

@@ -22,16 +22,27 @@ class Classifier(Family):
         super().__init__(example_shape)
         if len(self.example_shape) == 3:
             c = self.example_shape[0]
-            self.body = nn.Sequential(
-                nn.Conv2d(c, width, 3, padding=1), nn.SiLU(),
-                nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), nn.SiLU(),
-                nn.Conv2d(2 * width, 2 * width, 3, stride=2, padding=1), nn.SiLU(),
-                nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2 * width, features), nn.SiLU())
+            layers = [nn.Conv2d(c, width, 3, padding=1), nn.SiLU()]
+            for i in range(self.downsamplings(self.example_shape[1:])):
+                layers += [nn.Conv2d(width if i == 0 else 2 * width, 2 * width, 3, stride=2, padding=1), nn.SiLU()]
+            self.body = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2 * width, features),
+                                      nn.SiLU())
         else:
             self.body = nn.Sequential(nn.Flatten(), nn.Linear(self.dim, 4 * width), nn.SiLU(),
                                       nn.Linear(4 * width, features), nn.SiLU())
         self.num_features = features
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(features, classes))
+
+    @staticmethod
+    def downsamplings(size: tuple[int, ...], side: int = 2) -> int:
+        """Stride-2 convolutions until the map is at most side x side (at least one): the features then see
+        the whole image before the global pooling. 8x8 digits: two; 28x28: four (with two, a feature saw
+        15x15 pixels of a 28x28 digit and the net learned from pooled strokes: 95.8% test accuracy after
+        1500 steps, against 96.8% after 500 with four; benchmarks/results/feature_net.md)."""
+        count, largest = 0, max(size)
+        while largest > side or count == 0:
+            largest, count = (largest + 1) // 2, count + 1
+        return count
 
     @classmethod
     def from_config(cls, example_shape, options, meta):
