@@ -121,6 +121,25 @@ def test_foreign_checkpoint_is_refused(tmp_path, uninterrupted):
     assert lines[-1].startswith("genlab: error: checkpoint") and "config hash" in lines[-1]
 
 
+def test_a_state_of_another_network_for_the_same_config_is_refused(tmp_path, uninterrupted):
+    """What a run directory holds after the family's network changed under the same config (the 28x28 feature
+    net's new depth, 2026-11-27): one line naming the file and the fix, exit 2, the file left as it was."""
+    params, params_path, data = _setup(tmp_path)
+    state = load_checkpoint(uninterrupted / "checkpoint.pt")
+    for key in ("model", "ema"):
+        state[key] = {name: torch.zeros(3) if i == 0 else tensor for i, (name, tensor) in enumerate(state[key].items())}
+    run = tmp_path / "run"
+    run.mkdir()
+    torch.save(state, run / "train_state.pt")
+    before = (run / "train_state.pt").read_bytes()
+    result = subprocess.run(_train_cmd(params_path, data, run), capture_output=True, text=True)
+    assert result.returncode == 2, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"genlab: error: checkpoint {run / 'train_state.pt'} does not fit this model (size mismatch")
+    assert last.endswith(f"delete {run} to retrain") and "Traceback" not in result.stderr
+    assert (run / "train_state.pt").read_bytes() == before and not (run / "checkpoint.pt").exists()
+
+
 def test_truncated_checkpoint_is_refused(tmp_path, uninterrupted):
     damaged = tmp_path / "checkpoint.pt"
     content = (uninterrupted / "checkpoint.pt").read_bytes()

@@ -60,13 +60,21 @@ def load_checkpoint(path: str | Path, config_hash: str | None = None) -> dict[st
 def load_trained(model: Family, path: str | Path, config_hash: str, use_ema: bool = True) -> Family:
     """Load trained weights (EMA by default) into ``model`` for evaluation."""
     state = load_checkpoint(path, config_hash)
-    try:
-        model.load_state_dict(state["ema" if use_ema else "model"])
-    except RuntimeError as error:  # e.g. a dataset of another shape than the one it was trained on
-        first = str(error).strip().splitlines()[-1].strip()
-        raise CheckpointError(f"checkpoint {path} does not fit this model ({first}); was it trained on a "
-                              f"dataset of another shape?") from error
+    load_weights(model, state["ema" if use_ema else "model"], path)
     return model.eval()
+
+
+def load_weights(model: torch.nn.Module, weights: dict[str, Any], path: str | Path) -> None:
+    """``model.load_state_dict(weights)``, read from ``path``; weights of another network (a dataset of another
+    shape, or a checkpoint of a genlab whose family built another network for the same config) are one
+    CheckpointError naming the file."""
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as error:
+        first = str(error).strip().splitlines()[-1].strip()
+        raise CheckpointError(f"checkpoint {path} does not fit this model ({first}): it holds another network "
+                              f"(trained on data of another shape, or by an older genlab); delete "
+                              f"{Path(path).parent} to retrain") from error
 
 
 def trained_model(exp, dataset, checkpoint: str | Path, device: str | None = None) -> Family:

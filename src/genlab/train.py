@@ -33,7 +33,7 @@ from genlab.config import IMAGE_KINDS
 from genlab.data import Dataset
 from genlab.errors import CheckpointError, ConfigError, NumericsError
 from genlab.families import Family
-from genlab.checkpoints import load_checkpoint, load_trained
+from genlab.checkpoints import load_checkpoint, load_trained, load_weights
 from genlab.io import torch_save, write_csv
 from genlab.live import GRID, LiveLog
 
@@ -322,8 +322,8 @@ def train(model: Family, dataset: Dataset, training: dict[str, Any], run_dir: st
 
     if state_path.exists():
         state = load_checkpoint(state_path, config_hash)
-        model.load_state_dict(state["model"])
-        ema.load_state_dict(state["ema"])
+        load_weights(model, state["model"], state_path)
+        load_weights(ema, state["ema"], state_path)
         if optimizer is not None:
             optimizer.load_state_dict(state["optimizer"])
         _set_rng_state(state["rng"], batch_generator, parallel)
