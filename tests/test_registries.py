@@ -43,6 +43,25 @@ def test_every_metric_requirement_is_a_declared_capability():
         assert any(metric.requires <= family.capabilities for family in MODELS.values()), metric.name
 
 
+def test_every_family_class_takes_its_capabilities_from_the_torch_free_registry():
+    from genlab.families import CAPABILITIES, FAMILIES
+    assert set(MODELS) == set(FAMILIES) == set(CAPABILITIES)
+    for name, family in MODELS.items():
+        assert "capabilities" in vars(family) and family.capabilities == CAPABILITIES[name], name
+
+
+def test_what_the_snakefile_and_the_figure_and_table_commands_import_needs_no_torch():
+    """The params checks, the rules' inputs and outputs (the metric and figure registries) and the figure,
+    table and report commands run without importing torch: 3 s of every Snakefile parse (each no-op, each
+    DVC stage, each Slurm job) and of each such job's process on the project's CPU."""
+    modules = ["genlab.cli", "genlab.validation", "genlab.pipeline", "genlab.figures", "genlab.tables",
+               "genlab.claims", "genlab.dvc", "genlab.readme", "genlab.evaluation", "genlab.families", "genlab.data"]
+    code = (f"import sys; import {', '.join(modules)}; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    assert result.stdout.strip() == "[]", result.stdout[:300]
+
+
 @pytest.mark.parametrize("name", sorted(PARAMS["figures"]))
 def test_figure_notebooks_expect_exactly_their_parameters(name):
     figure = FIGURES[name]

@@ -13,7 +13,7 @@ import jsonschema
 from genlab import config, smoke
 from genlab.errors import ConfigError
 from genlab.evaluation import METRICS
-from genlab.families import MODELS
+from genlab.families import CAPABILITIES
 from genlab.figures import FIGURES
 
 
@@ -55,7 +55,7 @@ def check_plugins(params: dict[str, Any], source: str = "params") -> None:
     for i, exp in enumerate(params["experiments"]):
         where = f"{source}: experiments.{i}"
         family, kind = models[exp["model"]]["family"], datasets[exp["dataset"]]["kind"]
-        capabilities = MODELS[family].capabilities
+        capabilities = CAPABILITIES[family]
         for name in exp["metrics"]:
             metric = METRICS[name]
             if not metric.requires <= capabilities:

@@ -3,18 +3,13 @@ the latents as representations (linear probes)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from tqdm import tqdm
-
-from genlab.data import Dataset
 from genlab.errors import NumericsError
 from genlab.evaluation.registry import Run, metric
-from genlab.generation import seeded_generator
-from genlab.metrics.feature_net import FeatureExtractor, feature_distance
-from genlab.metrics.fid import frechet_distance
-from genlab.metrics.image import high_frequency_ratio, psnr, ssim, value_range
+
+if TYPE_CHECKING:
+    from genlab.data import Dataset
 
 
 @metric("reconstruction", settings=("reconstruction",), feature_net="images", requires={"reconstruct"},
@@ -27,6 +22,12 @@ def reconstruction(run: Run) -> dict[str, Any]:
     feature net, as the conditional metric's). Latents as representations (seed 1.2.4): the held-out
     accuracy of a linear probe (multinomial logistic regression) on the encoder means, beside the same probe
     on the raw inputs, for labelled data."""
+    import torch
+    from tqdm import tqdm
+    from genlab.generation import seeded_generator
+    from genlab.metrics.feature_net import FeatureExtractor, feature_distance
+    from genlab.metrics.fid import frechet_distance
+    from genlab.metrics.image import high_frequency_ratio, psnr, ssim, value_range
     model, dataset, settings = run.model, run.dataset, run.settings("reconstruction")
     x = torch.as_tensor(dataset.x_test[: settings["n_examples"]])
     generator = seeded_generator(model, run.seed)
@@ -58,6 +59,7 @@ def reconstruction(run: Run) -> dict[str, Any]:
 def linear_probe(features, dataset: Dataset, batch_size: int = 1000) -> float:
     """Test accuracy of multinomial logistic regression fitted on features(x) of the training split
     (standardised with the training statistics)."""
+    import torch
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler

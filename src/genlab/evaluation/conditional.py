@@ -7,23 +7,18 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import Any
-
-import torch
-from tqdm import tqdm
+from typing import TYPE_CHECKING, Any
 
 from genlab.errors import NumericsError
-from genlab.evaluation.registry import Run, metric
-from genlab.generation import seeded_generator
-from genlab.metrics.feature_net import FeatureExtractor, feature_distance
-from genlab.metrics.fid import frechet_distance_of_features
-from genlab.metrics.image import psnr, psnr_of, region_mse, ssim, value_range
-from genlab.metrics.nll import evaluate_nll
+from genlab.evaluation.registry import Run, metric, no_grad
+
+if TYPE_CHECKING:
+    import torch
 
 
 @metric("conditional", settings=("conditional",), feature_net="always", requires={"condition"},
         datasets=("images",))
-@torch.no_grad()
+@no_grad
 def conditional(run: Run) -> dict[str, Any]:
     """Conditional generation on held-out examples, ``draws`` samples per condition: PSNR (for inpainting over
     the hidden square only) and SSIM against the held-out image, consistency (PSNR of A(sample) against
@@ -34,6 +29,12 @@ def conditional(run: Run) -> dict[str, Any]:
     sample the held-out example's class. For a model with an exact conditional likelihood (CAFLOW) also
     the held-out NLL of x given its condition in bits/dim; for one sampled at a temperature, the scores of
     ``temperatures`` (settings) side by side. A few (truth, condition, draws) come along for figures."""
+    import torch
+    from genlab.generation import seeded_generator
+    from genlab.metrics.feature_net import FeatureExtractor
+    from genlab.metrics.fid import frechet_distance_of_features
+    from genlab.metrics.image import psnr_of, region_mse, ssim, value_range
+    from genlab.metrics.nll import evaluate_nll
     model, dataset, settings = run.model, run.dataset, run.settings("conditional")
     task, draws = model.task, settings.get("draws", 5)
     x = torch.as_tensor(dataset.x_test[: settings["n_examples"]])
@@ -96,6 +97,9 @@ def conditional(run: Run) -> dict[str, Any]:
 def _draws(run: Run, y: torch.Tensor, draws: int, batch: int, generator: torch.Generator,
            **options) -> torch.Tensor:
     """(draws, examples, ...) samples given the conditions y, clamped to the data's range; NaN is an error."""
+    import torch
+    from tqdm import tqdm
+    from genlab.metrics.image import value_range
     model = run.model
     samples = torch.stack([
         torch.cat([model.sample(len(y[i:i + batch]), generator, condition=y[i:i + batch], **options).cpu()
@@ -111,6 +115,10 @@ def _fidelity(run: Run, samples: torch.Tensor, x: torch.Tensor, hidden, features
     """How (draws, examples, ...) samples match the held-out x: PSNR per draw and example (``hidden``: over the
     hidden pixels only), the draws' features, diversity over draws (pixel std, 0-255; None for one draw), the
     feature distance and the FID of each draw."""
+    import torch
+    from genlab.metrics.feature_net import feature_distance
+    from genlab.metrics.fid import frechet_distance_of_features
+    from genlab.metrics.image import psnr, value_range
     low, high = value_range(run.dataset)
     sample_features = [features(draw) for draw in samples]
     return {"peak_snr": torch.stack([psnr(draw, x, run.dataset, hidden)[1] for draw in samples]),
@@ -132,5 +140,6 @@ def _at_temperature(run: Run, x, y, hidden, features, truth_features, draws: int
 
 def _mean_and_spread(name: str, values: list[float]) -> dict[str, float | None]:
     """{name: mean over draws, name_std: their standard deviation} (the paper reports both)."""
+    import torch
     spread = float(torch.tensor(values, dtype=torch.float64).std()) if len(values) > 1 else None
     return {name: statistics.fmean(values), f"{name}_std": spread}

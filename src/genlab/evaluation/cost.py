@@ -6,7 +6,6 @@ import statistics
 from typing import Any
 
 from genlab.evaluation.registry import Run, metric
-from genlab.generation import generate
 
 
 @metric("cost", settings=("cost", "fid"), requires={"sample"},
@@ -17,6 +16,7 @@ def cost(run: Run) -> dict[str, Any]:
     the timing is that of the FID's draw (``fid.n_samples`` in batches of ``fid.batch_size``, drawn once per
     process: Run.fid_draw); else the median seconds over ``cost.repeats`` draws of ``cost.n_samples``, after
     a warm-up, and their mean NFE."""
+    from genlab.generation import generate
     model, checkpoint = run.model, run.checkpoint
     if "fid" in run.exp.metrics:
         _, timing = run.fid_draw

@@ -4,15 +4,15 @@ fall in, for the final weights and along training (Fig 1.2)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+from genlab.evaluation.registry import Run, metric, no_grad
 
-from genlab.data import Dataset
-from genlab.data.mixtures import GaussianMixture
-from genlab.evaluation.registry import Run, metric
-from genlab.families.classifier import Classifier
-from genlab.generation import generate
+if TYPE_CHECKING:
+    import torch
+
+    from genlab.data import Dataset
+    from genlab.families.classifier import Classifier
 
 
 def mode_coverage(samples: torch.Tensor, dataset: Dataset, classifier: Classifier | None,
@@ -21,6 +21,8 @@ def mode_coverage(samples: torch.Tensor, dataset: Dataset, classifier: Classifie
     assigned to its nearest component if it lies within 3 standard deviations of its mean (a
     'high-quality' sample). A mode counts as covered when it receives at least ``min_share`` of its fair
     share n / modes, so a handful of stray samples does not make a collapsed model look diverse."""
+    import torch
+    from genlab.data.mixtures import GaussianMixture
     if classifier is not None:
         labels = classifier.predict(samples)
         modes, quality = int(dataset.meta["classes"]), None  # the classifier assigns every sample
@@ -60,12 +62,13 @@ def modes(run: Run) -> list[dict[str, Any]]:
                                    run.settings("modes")["n_samples"], run.seed)
 
 
-@torch.no_grad()
+@no_grad
 def coverage_along_training(model, snapshots: dict | None, dataset: Dataset, classifier: Classifier | None,
                             n_samples: int, seed: int) -> list[dict[str, Any]]:
     """A row per snapshot of raw weights (in step order), then one for the weights ``model`` holds (step
     'ema'): the mode coverage of ``n_samples`` samples drawn with ``seed``. ``model`` holds its own weights
     again at the end."""
+    from genlab.generation import generate
     rows = []
     final = {k: v.clone() for k, v in model.state_dict().items()}
     for step, weights in [*sorted((snapshots or {}).items()), ("ema", final)]:

@@ -6,12 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import torch
-from tqdm import tqdm
-
 from genlab.evaluation.registry import Run, metric
-from genlab.generation import generate
-from genlab.metrics.fid import frechet_distance
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +15,8 @@ log = logging.getLogger(__name__)
 def accuracy(run: Run) -> dict[str, Any]:
     """The feature net's train and test accuracy, and the FID of held-out real data against the training
     set: the floor no model can be expected to beat."""
+    import torch
+    from genlab.metrics.fid import frechet_distance
     classifier, dataset = run.model.cpu(), run.dataset
     x_test, y_test = torch.as_tensor(dataset.x_test), torch.as_tensor(dataset.y_test)
     return {"test_accuracy": classifier.accuracy(x_test, y_test),
@@ -32,6 +29,8 @@ def accuracy(run: Run) -> dict[str, Any]:
         columns={"FID": "fid"})
 def fid(run: Run) -> dict[str, Any]:
     """FID of samples of the default sampler against the reference split, in the feature net's space."""
+    import torch
+    from genlab.metrics.fid import frechet_distance
     settings = run.settings("fid")
     reference = torch.as_tensor(run.dataset.split(settings["reference"])[0])
     samples, cost = run.fid_draw
@@ -57,6 +56,10 @@ def sweep_settings(samplers: list[dict[str, Any]]) -> list[dict[str, Any]]:
         datasets=("images",), plot={"x": "nfe", "y": "fid"})
 def sweep(run: Run) -> list[dict[str, Any]]:
     """FID against NFE for every sampler setting: the data of the FID-vs-NFE figure."""
+    import torch
+    from tqdm import tqdm
+    from genlab.generation import generate
+    from genlab.metrics.fid import frechet_distance
     settings, fid_settings = run.settings("sweep"), run.settings("fid")
     reference = torch.as_tensor(run.dataset.split(fid_settings["reference"])[0])
     model, classifier = run.model, run.classifier

@@ -3,21 +3,22 @@ against the ground truth and the Riemannian auto-encoder (chapter 7)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+from genlab.evaluation.registry import Run, metric, no_grad
 
-from genlab.data import Dataset
-from genlab.data.synthetic import banana_geodesic
-from genlab.evaluation.registry import Run, metric
-from genlab.families import Family
-from genlab.families.pullback import retained_dimension
+if TYPE_CHECKING:
+    import torch
+
+    from genlab.data import Dataset
+    from genlab.families import Family
 
 
 def intrinsic_dimension(model: Family | None, dataset: Dataset, settings: dict[str, Any], seed: int) -> dict[str, Any]:
     """Intrinsic dimension of the data manifold (Stanczuk, Batzolis et al. 2024) from a trained score
     model's spectrum at held-out points, beside the scikit-dimension baselines on the training points and
     the ground truth when the dataset knows it. Without a model, the baselines alone."""
+    import torch
     from genlab.methods.intrinsic_dim import estimate_intrinsic_dimension
     from genlab.metrics.id_baselines import run_baselines
     truth = dataset.meta.get("intrinsic_dim")
@@ -44,6 +45,7 @@ def intrinsic_dimension(model: Family | None, dataset: Dataset, settings: dict[s
 
 def _by_label(estimates: torch.Tensor, labels, names: dict[int, Any]) -> dict[str, dict[str, Any]]:
     """The estimates of each label's points apart: {names[label]: points, histogram, median}."""
+    import torch
     labels = torch.as_tensor(labels)
     groups = {}
     for label, name in names.items():
@@ -55,6 +57,7 @@ def _by_label(estimates: torch.Tensor, labels, names: dict[int, Any]) -> dict[st
 
 def _histogram(estimates: torch.Tensor) -> dict[str, int]:
     """Per-point integer estimates -> {estimate: number of points}, the estimates that occur, ascending."""
+    import torch
     return {str(d): int(c) for d, c in enumerate(torch.bincount(estimates)) if c > 0}
 
 
@@ -81,9 +84,11 @@ def geodesic(run: Run) -> dict[str, Any]:
     return geodesic_errors(run.model, run.dataset, run.settings("geodesic"), run.seed)
 
 
-@torch.no_grad()
+@no_grad
 def geodesic_errors(model: Family, dataset: Dataset, settings: dict[str, Any], seed: int) -> dict[str, Any]:
     """The `geodesic` metric's values for a trained pullback flow (also benchmarks/pullback_budget.py's)."""
+    import torch
+    from genlab.data.synthetic import banana_geodesic
     x = torch.as_tensor(dataset.x_test, dtype=torch.float64)
     generator = torch.Generator().manual_seed(seed)
     pairs = torch.randint(len(x), (settings["n_pairs"], 2), generator=generator)
@@ -115,12 +120,14 @@ def geodesic_errors(model: Family, dataset: Dataset, settings: dict[str, Any], s
 
 
 @metric("rae", settings=("rae",), requires={"rae"})
-@torch.no_grad()
+@no_grad
 def rae(run: Run) -> dict[str, Any]:
     """The Riemannian auto-encoder of a pullback flow: the latent dimensions kept at the configured eps
     against the manifold's true dimension, the learned variance spectrum, and the held-out reconstruction
     error when keeping d = 1..D coordinates; beside it linear PCA (fitted on the training data) under the same
     rule, which is all the flow has to beat: on a flat or gently curved manifold PCA alone finds K."""
+    import torch
+    from genlab.families.pullback import retained_dimension
     model, dataset, settings = run.model, run.dataset, run.settings("rae")
     x = torch.as_tensor(dataset.x_test[: settings["n_examples"]]).to(model.device)
     mse = [float((model.rae_reconstruct(x, keep) - x).flatten(1).pow(2).mean()) for keep in range(1, model.dim + 1)]
@@ -147,6 +154,7 @@ class PrincipalComponents:
 
 
 def principal_components(x: torch.Tensor) -> PrincipalComponents:
+    import torch
     mean = x.mean(0)
     variances, directions = torch.linalg.eigh(torch.cov((x - mean).T).reshape(x.shape[1], x.shape[1]))
     return PrincipalComponents(mean, directions.flip(1), variances.flip(0).clamp_min(0))

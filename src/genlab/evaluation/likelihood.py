@@ -5,12 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
-
-from genlab.data.mixtures import GaussianMixture
 from genlab.evaluation.registry import Run, metric
-from genlab.generation import seeded_generator
-from genlab.metrics.nll import bits_per_dim, evaluate_nll
 
 
 @metric("nll", settings=("nll",), requires={"sample"},
@@ -19,6 +14,10 @@ from genlab.metrics.nll import bits_per_dim, evaluate_nll
 def nll(run: Run) -> dict[str, Any]:
     """Held-out NLL (bits/dim) with dequantisation of discrete data; n/a for families without a normalised
     likelihood."""
+    import torch
+    from genlab.data.mixtures import GaussianMixture
+    from genlab.generation import seeded_generator
+    from genlab.metrics.nll import bits_per_dim, evaluate_nll
     model, dataset, settings = run.model, run.dataset, run.settings("nll")
     if not model.has_likelihood:
         return {"nll_bpd": None, "note": f"{run.exp.family} has no normalised likelihood"}

@@ -8,6 +8,7 @@ See README, "Adding a metric"."""
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -15,11 +16,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from genlab import paths
-from genlab.checkpoints import load_checkpoint, trained_model
 from genlab.config import IMAGE_KINDS, Experiment, evaluation_block, experiment
-from genlab.data import load_dataset
 from genlab.errors import ConfigError
-from genlab.generation import generate
 
 FEATURE_NET = ("never", "images", "always")  # when a metric reads the dataset's FID feature net
 
@@ -93,6 +91,16 @@ def metric(name: str, **declaration: Any) -> Callable:
     return register
 
 
+def no_grad(compute: Callable) -> Callable:
+    """torch.no_grad() as a decorator that imports torch when the function runs, not when it is declared."""
+    @functools.wraps(compute)
+    def without_gradients(*args: Any, **kwargs: Any) -> Any:
+        import torch
+        with torch.no_grad():
+            return compute(*args, **kwargs)
+    return without_gradients
+
+
 def get(name: str) -> Metric:
     if name not in METRICS:
         raise ConfigError(f"unknown metric {name!r}; known: {sorted(METRICS)}")
@@ -116,16 +124,21 @@ class Run:
     def is_image(self) -> bool:
         return self.exp.dataset["kind"] in IMAGE_KINDS
 
+    # torch is imported where a run is loaded, not with the declarations: the Snakefile, the params checks
+    # and the figure and table commands read those and need no torch (3 s of every such process)
     @cached_property
     def dataset(self):
+        from genlab.data import load_dataset
         return load_dataset(self.data_path)
 
     @cached_property
     def model(self):
+        from genlab.checkpoints import trained_model
         return trained_model(self.exp, self.dataset, self.checkpoint_path, self.device)
 
     @cached_property
     def checkpoint(self) -> dict[str, Any]:
+        from genlab.checkpoints import load_checkpoint
         return load_checkpoint(self.checkpoint_path, self.exp.hash)
 
     @cached_property
@@ -133,6 +146,7 @@ class Run:
         """The default sampler's ``fid.n_samples`` samples in batches of ``fid.batch_size`` (seed: the run's)
         and their cost, drawn once per process: the FID's samples, and the cost metric's timing when the
         experiment computes the FID too (the same model and sampler need not be run twice)."""
+        from genlab.generation import generate
         settings = self.settings("fid")
         return generate(self.model, settings["n_samples"], settings["batch_size"], self.seed, progress=True)
 
@@ -141,6 +155,7 @@ class Run:
         """The dataset's FID feature net (evaluation.fid.feature_model), on CPU."""
         if not self.feature_net_path:
             raise ConfigError(f"{self.exp.name}: this metric needs --feature-net (the dataset's classifier checkpoint)")
+        from genlab.checkpoints import trained_model
         feature_exp = experiment(self.params, self.exp.dataset_name, self.settings("fid")["feature_model"])
         return trained_model(feature_exp, self.dataset, self.feature_net_path, "cpu")
 

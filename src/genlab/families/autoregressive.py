@@ -17,12 +17,14 @@ from torch import nn
 from torch.nn.functional import log_softmax
 
 from genlab.errors import ConfigError
+from genlab.families import CAPABILITIES
 from genlab.families.base import Family
 
 OUTPUTS = ("categorical", "mixture")
 
 
 class Autoregressive(Family):
+    capabilities = CAPABILITIES["autoregressive"]
     def __init__(self, example_shape, output: str = "categorical", hidden: int = 512, depth: int = 2,
                  components: int = 8, levels: int | None = None, bin_width: float | None = None):
         super().__init__(example_shape)

@@ -44,6 +44,7 @@ from torch import nn
 
 from genlab.data.tasks import make_task
 from genlab.errors import ConfigError
+from genlab.families import CAPABILITIES
 from genlab.families.base import Family
 from genlab.nn.invertible import FlowStage, LogitTransform, squeeze, standard_normal_log_prob, unsqueeze
 
@@ -162,7 +163,7 @@ class ConditionalScaleFlows(nn.Module):
 
 
 class CAFlow(Family):
-    capabilities = frozenset({"condition", "conditional_likelihood", "temperature"})
+    capabilities = CAPABILITIES["caflow"]
     has_likelihood = False  # p(x | y) only: the conditional metric reports it
     likelihood_kind = "exact conditional"
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from genlab.families import CAPABILITIES
 from genlab.families.base import Family
 
 
 class Classifier(Family):
     """A CNN for images (C, H, W) or an MLP for vectors; not generative (trained by the same loop)."""
 
-    capabilities = frozenset({"classify"})
+    capabilities = CAPABILITIES["classifier"]
 
     has_likelihood = False
 

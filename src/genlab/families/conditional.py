@@ -36,6 +36,7 @@ from genlab.data.tasks import make_task
 from genlab.diffusion.losses import dsm_loss
 from genlab.diffusion.sde import VESDE, make_sde
 from genlab.errors import ConfigError
+from genlab.families import CAPABILITIES
 from genlab.families.diffusion import DiffusionModel
 
 ESTIMATORS = ("cde", "cdiffe", "cmde", "vs_cmde")
@@ -50,7 +51,7 @@ def decreasing_sigma_max(step: int, start: float, target: float, reach_target_st
 
 
 class ConditionalDiffusion(DiffusionModel):
-    capabilities = frozenset({"condition"})
+    capabilities = CAPABILITIES["conditional"]
     has_likelihood = False
 
     def __init__(self, example_shape, estimator: str, condition: dict, sde: dict, network: dict, loss: dict,

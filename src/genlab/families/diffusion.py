@@ -14,12 +14,13 @@ from genlab.diffusion.likelihood import ode_log_likelihood
 from genlab.diffusion.losses import TimeSampler, dsm_loss
 from genlab.diffusion.samplers import SAMPLERS
 from genlab.diffusion.sde import _bcast, make_sde
+from genlab.families import CAPABILITIES
 from genlab.families.base import Family
 from genlab.nn import make_network
 
 
 class DiffusionModel(Family):
-    capabilities = frozenset({"sample", "samplers", "score"})
+    capabilities = CAPABILITIES["diffusion"]
 
     def __init__(self, example_shape, sde: dict, network: dict, loss: dict, sampler: dict,
                  likelihood: dict, cond_dim: int = 0, cond_channels: int = 0):

@@ -16,11 +16,13 @@ from typing import Any
 
 import torch
 
+from genlab.families import CAPABILITIES
 from genlab.families.base import Family
 from genlab.nn import MLP
 
 
 class EnergyModel(Family):
+    capabilities = CAPABILITIES["ebm"]
     has_likelihood = False
 
     def __init__(self, example_shape, hidden: int = 256, depth: int = 3, langevin_steps: int = 40,

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 import zuko
 
+from genlab.families import CAPABILITIES
 from genlab.families.base import Family
 
 KINDS = {"maf": zuko.flows.MAF, "nsf": zuko.flows.NSF, "realnvp": zuko.flows.RealNVP}
@@ -33,6 +34,7 @@ def passes_to_invert(kind: str, transforms: int, dim: int) -> int:
 
 
 class Flow(Family):
+    capabilities = CAPABILITIES["flow"]
     def __init__(self, example_shape, kind: str = "maf", transforms: int = 5, hidden: int = 256,
                  depth: int = 2, bins: int = 8):
         super().__init__(example_shape)

@@ -16,6 +16,7 @@ from torch import nn
 from torch.func import functional_call
 from torch.nn.functional import softplus
 
+from genlab.families import CAPABILITIES
 from genlab.families.base import Family
 from genlab.nn import MLP
 
@@ -23,6 +24,7 @@ OBJECTIVES = ("minimax", "non_saturating", "wgan_gp")
 
 
 class GAN(Family):
+    capabilities = CAPABILITIES["gan"]
     has_likelihood = False
 
     def __init__(self, example_shape, objective: str = "non_saturating", latent_dim: int = 32,

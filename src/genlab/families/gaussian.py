@@ -8,10 +8,12 @@ import math
 
 import torch
 
+from genlab.families import CAPABILITIES
 from genlab.families.base import Family
 
 
 class GaussianBaseline(Family):
+    capabilities = CAPABILITIES["gaussian"]
     def __init__(self, example_shape, ridge: float = 1e-3):
         super().__init__(example_shape)
         self.ridge = ridge

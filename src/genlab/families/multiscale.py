@@ -37,6 +37,7 @@ from torch import nn
 
 from genlab.diffusion.sde import LogSNRVPSDE, _bcast
 from genlab.diffusion.wavelets import check_levels, decompose, reconstruct
+from genlab.families import CAPABILITIES
 from genlab.families.base import Family
 from genlab.nn import make_network
 
@@ -51,7 +52,7 @@ def group_shapes(example_shape: tuple[int, ...], levels: int) -> list[tuple[int,
 
 
 class MultiScaleDiffusion(Family):
-    capabilities = frozenset({"sample"})
+    capabilities = CAPABILITIES["multiscale"]
     has_likelihood = False
 
     def __init__(self, example_shape, levels: int, network: dict, sde: dict, loss: dict, sampler: dict):

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from genlab.families import CAPABILITIES
 from genlab.families.base import Family
 from genlab.families.flow import make_zuko_flow, passes_to_invert
 from genlab.nn.coupling import CouplingFlow
@@ -58,7 +59,7 @@ class _ZukoMap(nn.Module):
 
 
 class PullbackFlow(Family):
-    capabilities = frozenset({"sample", "geodesic", "rae"})
+    capabilities = CAPABILITIES["pullback"]
 
     def __init__(self, example_shape, kind: str = "affine", transforms: int = 2, hidden: int = 64, depth: int = 2,
                  bins: int = 8, anisotropic: bool = True, isometry: float = 0.2, volume: float = 0.0,

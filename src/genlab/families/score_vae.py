@@ -22,6 +22,7 @@ import torch
 from genlab.diffusion.losses import dsm_loss
 from genlab.diffusion.sde import _bcast
 from genlab.errors import CheckpointError
+from genlab.families import CAPABILITIES
 from genlab.families.base import Family
 from genlab.families.diffusion import DiffusionModel
 from genlab.families.vae import _kl_to_standard_normal, _normal_log_prob
@@ -29,7 +30,7 @@ from genlab.nn.mlp import ConditionalMLP
 
 
 class ScoreVAE(Family):
-    capabilities = frozenset({"sample", "reconstruct"})
+    capabilities = CAPABILITIES["score_vae"]
     has_likelihood = False
     likelihood_kind = "n/a (auto-encoder on a pretrained score model)"
 

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torch.nn.functional import binary_cross_entropy_with_logits
 
+from genlab.families import CAPABILITIES
 from genlab.families.base import Family
 from genlab.nn import MLP
 
@@ -40,7 +41,7 @@ def _kl_to_standard_normal(mean: torch.Tensor, log_std: torch.Tensor) -> torch.T
 
 
 class VAE(Family):
-    capabilities = frozenset({"sample", "reconstruct"})
+    capabilities = CAPABILITIES["vae"]
 
     def __init__(self, example_shape, latent_dim: int = 16, hidden: int = 256, depth: int = 2,
                  beta: float = 1.0, kl_warmup_steps: int = 0, importance_samples: int = 128,
