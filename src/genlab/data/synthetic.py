@@ -4,10 +4,15 @@ and the classic 2-D toys."""
 
 from __future__ import annotations
 
-import numpy as np
-import torch
+from typing import TYPE_CHECKING
 
-from genlab.data.mixtures import random_mixture, ring_mixture
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+# torch (and the mixtures, which are torch) are imported by the kinds that use them: a manifold or image data
+# job then does not pay torch's import (3 s on the project's CPU)
 
 
 def _frame(rng: np.random.Generator, ambient_dim: int, k: int) -> np.ndarray:
@@ -66,6 +71,8 @@ def spaghetti(rng, n, ambient_dim, noise_std=0.0):
 
 
 def gaussian_mixture(rng, n, components, dim, spread=2.0, std_min=0.2, std_max=0.6):
+    import torch
+    from genlab.data.mixtures import random_mixture
     mixture = random_mixture(rng, components, dim, spread, (std_min, std_max))
     g = torch.Generator().manual_seed(int(rng.integers(2**31)))
     return mixture.sample(n, g).numpy(), {"mixture": mixture.to_meta()}
@@ -76,12 +83,16 @@ def conditional_mixture(rng, n, components, x_dim, y_dim, spread=2.0, std_min=0.
     and y are correlated within each component (components = 1: jointly Gaussian). The conditional score
     of x_t given y is analytic (genlab.methods.cdsm): ground truth for the conditional estimators.
     Returned joint; the registry splits the last y_dim coordinates off as the condition vectors."""
+    import torch
+    from genlab.data.mixtures import random_mixture
     mixture = random_mixture(rng, components, x_dim + y_dim, spread, (std_min, std_max))
     g = torch.Generator().manual_seed(int(rng.integers(2**31)))
     return mixture.sample(n, g).numpy(), {"mixture": mixture.to_meta(), "condition_dim": y_dim}
 
 
 def ring(rng, n, modes=8, radius=2.0, std=0.15):
+    import torch
+    from genlab.data.mixtures import ring_mixture
     mixture = ring_mixture(modes, radius, std)
     g = torch.Generator().manual_seed(int(rng.integers(2**31)))
     return mixture.sample(n, g).numpy(), {"mixture": mixture.to_meta()}
@@ -178,11 +189,13 @@ def banana_bend(spec: dict, x2):
     """The curve x1 = bend(x2) the banana follows."""
     if spec["bend"] == "parabola":
         return spec["amplitude"] * x2**2
+    import torch
     return spec["amplitude"] * torch.sin(spec["frequency"] * x2)
 
 
 def banana_psi(spec: dict, x: torch.Tensor, inverse: bool = False) -> torch.Tensor:
     """psi(x) = (x1 - bend(x2), x2), or its inverse (u1 + bend(u2), u2), on (..., 2) tensors."""
+    import torch
     bend = banana_bend(spec, x[..., 1])
     return torch.stack([x[..., 0] + bend if inverse else x[..., 0] - bend, x[..., 1]], -1)
 
@@ -200,6 +213,7 @@ def banana(rng, n, variant="single"):
     if variant not in BANANAS:
         raise ValueError(f"unknown banana variant {variant!r}; choose one of {sorted(BANANAS)}")
     spec = BANANAS[variant]
+    import torch
     u = rng.normal(size=(n, 2)) * np.asarray(spec["scale"])
     return banana_psi(spec, torch.as_tensor(u), inverse=True).numpy(), {"banana": spec}
 
