@@ -55,7 +55,9 @@ def _run(params_file: str, model_name: str, seed: int, steps: int | None, classi
         shares = [coverage[f"share_{k}"] for k in range(coverage["modes"])]
         top = max(range(len(shares)), key=shares.__getitem__)
         rows.append({"model": model_name, "seed": seed, "steps": training["steps"], "step": coverage["step"],
-                     "modes covered": coverage["modes_covered"], "top class": top,
+                     "modes covered": coverage["modes_covered"],
+                     "high-quality share": round(coverage["high_quality"], 3),
+                     "high-quality modes": coverage["high_quality_modes"], "top class": top,
                      "top share": round(shares[top], 3), "fewest share": round(min(shares), 3)})
     print(rows[-2], flush=True)
     return rows
@@ -86,8 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     finals = [row for row in rows if row["step"] == "ema" or row["step"] == row["steps"]]
     text = ("# GAN mode coverage over seeds (benchmarks/gan_collapse.py)\n\n"
             f"{DATASET}, the feature net's classes of {params['evaluation']['modes']['n_samples']} samples; "
-            "a class is covered with at least 20% of its fair share. The last snapshot (raw weights) and the "
-            "EMA weights of each run:\n\n" + _table(finals) + "\n\nEvery snapshot:\n\n" + _table(rows) + "\n")
+            "a class is covered with at least 20% of its fair share; high quality: the samples the net gives a "
+            "class with probability >= 0.9 (the metric's CONFIDENCE), and the classes those alone cover. The last "
+            "snapshot (raw weights) and the EMA weights of each run:\n\n" + _table(finals) + "\n\nEvery snapshot:\n\n" + _table(rows) + "\n")
     print(text)
     if args.out:
         write_csv(f"{args.out}.csv", rows)

@@ -226,6 +226,26 @@ def test_mode_coverage_counts_the_modes_a_sample_covers():
     assert full["top_share"] == pytest.approx(1 / 8, abs=0.02) and collapsed["top_share"] > 0.45
     far = mode_coverage(torch.full((100, 2), 50.0), dataset, None)
     assert far["modes_covered"] == 0 and far["high_quality"] == 0
+    assert full["high_quality_modes"] == 8 and collapsed["high_quality_modes"] == 2  # on mixtures: the same count
+
+
+def test_mode_coverage_of_images_counts_every_sample_and_apart_the_recognisable_ones():
+    """Images: the feature net assigns every sample a class (modes_covered); a sample is high quality where its
+    class has probability >= 0.9, and high_quality_modes counts those alone: 30 clear 0s, 20 clear 1s and 10
+    blots the net leans to call 2 (p = 0.36) cover three classes, two of them recognisably."""
+    from types import SimpleNamespace
+    from genlab.evaluation.coverage import CONFIDENCE
+
+    class Stub:
+        def logits(self, x):
+            return x
+    clear, blot = torch.tensor([6.0, 0.0, 0.0]), torch.tensor([0.0, 0.0, 0.1])
+    logits = torch.stack([clear] * 30 + [clear.roll(1)] * 20 + [blot] * 10)
+    assert torch.softmax(clear, 0).max() >= CONFIDENCE > torch.softmax(blot, 0).max()
+    result = mode_coverage(logits, SimpleNamespace(meta={"classes": 3}), Stub())
+    assert result["modes_covered"] == 3 and result["high_quality_modes"] == 2
+    assert result["high_quality"] == pytest.approx(50 / 60) and result["top_share"] == pytest.approx(0.5)
+    assert [result[f"share_{k}"] for k in range(3)] == pytest.approx([0.5, 1 / 3, 1 / 6])
 
 
 TRAINING = {"steps": 120, "batch_size": 32, "lr": 1e-3, "warmup_steps": 5, "weight_decay": 0.0,

@@ -95,7 +95,11 @@ def mode_collapse(runs: list[dict], grid: int = 6, columns: int = 4):
         ax.set_ylabel("share of samples per mode", fontsize=8)
         ax.set_ylim(0, 1)
         twin = ax.twinx()
-        twin.plot(table["step"], table["modes_covered"], color="black", marker="o")
+        twin.plot(table["step"], table["modes_covered"], color="black", marker="o", label="all samples")
+        if "high_quality_modes" in table and (table["high_quality_modes"] != table["modes_covered"]).any():
+            twin.plot(table["step"], table["high_quality_modes"], color="black", linestyle="--", marker=".",
+                      label="high-quality samples")
+            twin.legend(fontsize=7, loc="lower right")
         twin.set_ylim(0, int(table["modes"].iloc[0]) + 0.5)
         twin.set_ylabel("modes covered", fontsize=8)
     fig.tight_layout()

@@ -30,6 +30,7 @@ def experiment_table(runs: list[dict[str, Any]]) -> pd.DataFrame:
             if "fid_test_vs_train" in accuracy:
                 rows.append({"model": "held-out data (FID floor)", "family": "data",
                              "FID": accuracy["fid_test_vs_train"],
+                             "high-quality samples": accuracy.get("test_high_quality"),  # the reference
                              "notes": f"feature net test accuracy {accuracy['test_accuracy']:.4f}"})
             continue
         values = {name: METRICS[name].values(path) for name, path in run["metrics"].items()}

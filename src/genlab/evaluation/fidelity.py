@@ -13,13 +13,17 @@ log = logging.getLogger(__name__)
 
 @metric("accuracy", settings=("fid",), requires={"classify"}, datasets=("images",))
 def accuracy(run: Run) -> dict[str, Any]:
-    """The feature net's train and test accuracy, and the FID of held-out real data against the training
-    set: the floor no model can be expected to beat."""
+    """The feature net's train and test accuracy, the FID of held-out real data against the training set:
+    the floor no model can be expected to beat, and the share of held-out real images it classifies with
+    probability at least coverage.CONFIDENCE: the reference for a model's high-quality samples (modes)."""
     import torch
+    from genlab.evaluation.coverage import CONFIDENCE
     from genlab.metrics.fid import frechet_distance
     classifier, dataset = run.model.cpu(), run.dataset
     x_test, y_test = torch.as_tensor(dataset.x_test), torch.as_tensor(dataset.y_test)
+    confidence = classifier.logits(x_test).softmax(1).max(1).values
     return {"test_accuracy": classifier.accuracy(x_test, y_test),
+            "test_high_quality": float((confidence >= CONFIDENCE).double().mean()),
             "train_accuracy": classifier.accuracy(torch.as_tensor(dataset.x_train), torch.as_tensor(dataset.y_train)),
             "fid_test_vs_train": frechet_distance(torch.as_tensor(dataset.x_train), x_test, classifier,
                                                   run.settings("fid")["batch_size"])}

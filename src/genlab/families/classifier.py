@@ -67,6 +67,10 @@ class Classifier(Family):
         return correct / len(x)
 
     @torch.no_grad()
+    def logits(self, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+        """The class logits of each example, in batches."""
+        return torch.cat([self(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+
     def predict(self, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
         """The predicted class of each example, in batches."""
-        return torch.cat([self(x[i:i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
+        return self.logits(x, batch_size).argmax(1)
