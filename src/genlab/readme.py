@@ -27,7 +27,7 @@ SNAPSHOT = "docs/default-run.json"
 # Display order of rows and columns; names not listed follow in sorted order.
 FAMILY_ORDER = ["data", "gaussian", "gan", "vae", "flow", "autoregressive", "ebm", "diffusion"]
 FAMILY_COLUMNS = ["FID", "NLL (bits/dim)", "NLL kind", "ELBO (bits/dim)", "true NLL (bits/dim)", "modes covered",
-                  "NFE", "s / 1000 samples", "train time (s)"]
+                  "high-quality samples", "modes by high-quality samples", "NFE", "s / 1000 samples", "train time (s)"]
 TRUTH_GAP = "NLL - true NLL (bits/dim)"
 ID_COLUMNS = ["D", "true", "ours", "ours exact (share of points)"]
 RECONSTRUCTION_COLUMNS = ["latent dim", "MSE", "PSNR (dB)", "SSIM", "high-frequency energy ratio",
