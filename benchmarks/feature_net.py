@@ -66,8 +66,7 @@ def train_and_score(params: dict, dataset, downsamplings: str, steps: int, run_d
     finally:
         Classifier.downsamplings = staticmethod(RULE)
     n = len(dataset.x_test)
-    modes = {f"{name} modes, high-quality (top share)":
-             "{modes_covered}, {high_quality_modes} ({top_share:.2f})".format(**mode_coverage(x, dataset, model))
+    modes = {f"{name} modes (top share)": "{modes_covered} ({top_share:.2f})".format(**mode_coverage(x, dataset, model))
              for name, x in samples.items()}
     convolutions = RULE(dataset.example_shape[1:]) if downsamplings == "rule" else 2
     return {"downsamplings": downsamplings, "stride-2 convolutions": convolutions, "steps": steps,
