@@ -5,7 +5,8 @@ optionally, for more player updates, with snapshots spread over the longer run),
 pipeline runs one seed; this script is the evidence for the claims file's verdicts on collapse.
 
 Usage: python benchmarks/gan_collapse.py [--models gan28 ...] [--seeds 1 2] [--steps N] [--jobs 2]
-       [--classifier results/mnist28/classifier/checkpoint.pt] [--out benchmarks/results/gan_collapse]"""
+       [--classifier results/mnist28/classifier/checkpoint.pt] [--out benchmarks/results/gan_collapse]
+       [--device cuda]"""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ DATASET = "mnist28"
 
 
 def _run(params_file: str, model_name: str, seed: int, steps: int | None, classifier_path: str,
-         run_dir: Path) -> list[dict]:
+         run_dir: Path, device: str = "cpu") -> list[dict]:
     torch.set_num_threads(1)
     params = yaml.safe_load(open(params_file))
     dataset = make_dataset(DATASET, params["datasets"][DATASET], params["seed"])  # the pipeline's split
@@ -45,7 +46,7 @@ def _run(params_file: str, model_name: str, seed: int, steps: int | None, classi
         scale = steps / training["steps"]
         training.update(steps=steps, checkpoint_every=steps,
                         snapshots=sorted({int(round(s * scale)) for s in training["snapshots"]}))
-    model = fit(block, dataset, run_dir, seed=seed, config=block, device=torch.device("cpu"), progress=False)
+    model = fit(block, dataset, run_dir, seed=seed, config=block, device=torch.device(device), progress=False)
     snapshots = load_checkpoint(run_dir / "checkpoint.pt", config_hash(block))["snapshots"]
     classifier = trained_model(experiment(params, DATASET, params["evaluation"]["fid"]["feature_model"]),
                                dataset, classifier_path, "cpu")
@@ -77,16 +78,21 @@ def main(argv: list[str] | None = None) -> int:
                         help="the pipeline's trained feature net of the 28x28 digits")
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel, one thread each")
     parser.add_argument("--out", help="write <out>.md and <out>.csv")
+    parser.add_argument("--device", default="cpu", help="where the GANs train (cuda on a lent GPU machine; the "
+                        "feature net classifies on the CPU)")
     args = parser.parse_args(argv)
     params = yaml.safe_load(open(args.params))
     models = args.models or params["figures"]["mode_collapse"]["runs"][DATASET]
     runs = [(model, seed) for model in models for seed in args.seeds]
     with tempfile.TemporaryDirectory() as scratch, ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
         futures = [pool.submit(_run, args.params, model, seed, args.steps, args.classifier,
-                               Path(scratch) / f"{model}_{seed}") for model, seed in runs]
+                               Path(scratch) / f"{model}_{seed}", args.device) for model, seed in runs]
         rows = [row for future in futures for row in future.result()]
     finals = [row for row in rows if row["step"] == "ema" or row["step"] == row["steps"]]
+    command = " ".join(["python benchmarks/gan_collapse.py", *(sys.argv[1:] if argv is None else argv)])
+    where = f"{args.device} ({torch.cuda.get_device_name()})" if args.device == "cuda" else args.device
     text = ("# GAN mode coverage over seeds (benchmarks/gan_collapse.py)\n\n"
+            f"Trained on {where}: `{command}`.\n\n"
             f"{DATASET}, the feature net's classes of {params['evaluation']['modes']['n_samples']} samples; "
             "a class is covered with at least 20% of its fair share; high quality: the samples the net gives a "
             "class with probability >= 0.9 (the metric's CONFIDENCE), and the classes those alone cover. The last "
