@@ -98,7 +98,8 @@ def test_every_family_figure_and_analysis_has_its_output(miniature):
         assert rows[family_without_likelihood]["NLL (bits/dim)"] is None
     assert rows["vae"]["ELBO (bits/dim)"] is not None and rows["vae"]["NLL kind"].startswith("IWAE")
     autoencoders = json.loads((miniature / "results/analysis/reconstructions.json").read_text())
-    assert {"digits/vae", "digits/score_vae", "digits/raw inputs", "mnist/vae28", "mnist/raw inputs"} <= set(autoencoders)
+    assert {"digits/vae", "digits/score_vae", "digits/diff_decoder", "digits/diff_decoder_beta0", "digits/raw inputs",
+            "mnist/vae28", "mnist/raw inputs"} <= set(autoencoders)
     assert autoencoders["digits/score_vae"]["latent dim"] == autoencoders["digits/vae"]["latent dim"]
     assert all(0 <= autoencoders[name]["feature distance"] <= 4 for name in ("digits/vae", "digits/score_vae"))
     assert all(0 <= autoencoders[name]["high-frequency energy ratio"] < 10

@@ -32,6 +32,8 @@ FAMILIES: dict[str, tuple[str, frozenset[str]]] = {
     "caflow": ("genlab.families.caflow:CAFlow", frozenset({"condition", "conditional_likelihood", "temperature"})),
     # an encoder steering a pretrained, frozen diffusion model
     "score_vae": ("genlab.families.score_vae:ScoreVAE", frozenset({"sample", "reconstruct"})),
+    # ScoreVAE's baseline: an encoder and a conditional diffusion decoder trained together
+    "diff_decoder": ("genlab.families.diff_decoder:DiffDecoder", frozenset({"sample", "reconstruct"})),
     # anisotropic, isometry-regularised flow: pullback geometry, RAE
     "pullback": ("genlab.families.pullback:PullbackFlow", frozenset({"sample", "geodesic", "rae"})),
     "gaussian": ("genlab.families.gaussian:GaussianBaseline", frozenset({"sample"})),

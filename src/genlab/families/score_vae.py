@@ -29,6 +29,16 @@ from genlab.families.vae import _kl_to_standard_normal, _normal_log_prob
 from genlab.nn.mlp import ConditionalMLP
 
 
+def gaussian_posterior(encoder, sde, x_t: torch.Tensor, t: torch.Tensor,
+                       min_log_std: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and log standard deviation of the diagonal Gaussian q(z | x_t, t) that ``encoder`` (a
+    ConditionalMLP with 2 * latent_dim outputs) gives, on the diffusion models' preconditioned input."""
+    alpha, sigma = sde.marginal_coefficients(t)
+    scale = _bcast(torch.rsqrt(alpha**2 + sigma**2), x_t)
+    mean, log_std = encoder(x_t * scale, sde.noise_level(t)).chunk(2, dim=-1)
+    return mean, log_std.clamp(min=min_log_std)
+
+
 class ScoreVAE(Family):
     capabilities = CAPABILITIES["score_vae"]
     has_likelihood = False
@@ -63,10 +73,7 @@ class ScoreVAE(Family):
 
     def posterior(self, x_t: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and log standard deviation of q(z | x_t, t)."""
-        alpha, sigma = self.sde.marginal_coefficients(t)
-        scale = _bcast(torch.rsqrt(alpha**2 + sigma**2), x_t)
-        mean, log_std = self.encoder(x_t * scale, self.sde.noise_level(t)).chunk(2, dim=-1)
-        return mean, log_std.clamp(min=self.min_log_std)
+        return gaussian_posterior(self.encoder, self.sde, x_t, t, self.min_log_std)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """q(z | x_0): the posterior at the smallest time."""

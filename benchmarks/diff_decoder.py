@@ -1,0 +1,114 @@
+"""DiffDecoder against ScoreVAE on the 8x8 digits (issue 17, the ScoreVAE paper's comparison): the two
+DiffDecoder blocks of params/default.yaml (ScoreVAE's beta, and beta 0) trained and evaluated by the pipeline's
+own commands (`genlab train`, `genlab evaluate --metric reconstruction`) on a finished default run's digits
+file and feature net, then one table beside that run's ScoreVAE and same-beta VAE. They are not in the default
+run's experiments: this script is their evidence at the default scale and says what they would cost there.
+
+Usage: python benchmarks/diff_decoder.py --root RUN [--models diff_decoder diff_decoder_beta0] [--steps N] [--jobs 2]
+       [--out benchmarks/results/diff_decoder]
+RUN is a checkout where `snakemake all` has finished (data/processed/digits.npz, results/digits/...)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from genlab.io import write_csv, write_text  # noqa: E402
+from genlab.jobcosts import markdown_table  # noqa: E402
+
+DATASET = "digits"
+DIM = 64  # its 8x8 pixels: the log's KL is per dimension
+COMPARED = ("vae_scorevae_beta", "score_vae")  # the default run's, at the same beta and latent size
+COLUMNS = {"mse": "MSE", "psnr": "PSNR (dB)", "ssim": "SSIM", "high_frequency_ratio": "high-frequency ratio",
+           "fid": "FID", "feature_distance": "feature distance", "probe_accuracy": "latent probe accuracy"}
+
+
+def final_kl(run_dir: Path) -> float | None:
+    """The training log's last KL per dimension (nats), times the dimension: KL per example."""
+    path = run_dir / "train_log.csv"
+    if not path.exists():
+        return None
+    rows = list(csv.DictReader(open(path)))
+    return float(rows[-1]["kl"]) * DIM if rows and "kl" in rows[-1] else None
+
+
+def train_and_evaluate(params: dict, params_file: Path, name: str, root: Path, scratch: Path) -> dict:
+    """`genlab train` then `genlab evaluate --metric reconstruction` of one block, as the pipeline's jobs run."""
+    genlab = [sys.executable, "-m", "genlab.cli"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # as Snakemake runs a job of one thread
+    data, run_dir = root / f"data/processed/{DATASET}.npz", scratch / name
+    started = time.perf_counter()
+    subprocess.run([*genlab, "train", "--params", str(params_file), "--dataset", DATASET, "--model", name,
+                    "--data", str(data), "--run-dir", str(run_dir), "--no-progress"], check=True, env=env)
+    train_s = time.perf_counter() - started
+    started = time.perf_counter()
+    out = run_dir / "reconstruction.json"
+    subprocess.run([*genlab, "evaluate", "--params", str(params_file), "--dataset", DATASET, "--model", name,
+                    "--data", str(data), "--checkpoint", str(run_dir / "checkpoint.pt"), "--feature-net",
+                    str(root / f"results/{DATASET}/classifier/checkpoint.pt"), "--metric", "reconstruction",
+                    "--out", str(out)], check=True, env=env)
+    block = params["models"][name]
+    return {"model": name, "beta": block["beta"], "steps": block["training"]["steps"],
+            **json.loads(out.read_text()), "KL per example (nats)": final_kl(run_dir), "train s": round(train_s, 1),
+            "evaluate s": round(time.perf_counter() - started, 1)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", required=True, help="a checkout with a finished default run")
+    parser.add_argument("--params", default=str(ROOT / "params/default.yaml"))
+    parser.add_argument("--models", nargs="+", default=["diff_decoder", "diff_decoder_beta0"])
+    parser.add_argument("--steps", type=int, help="training steps (default: each block's)")
+    parser.add_argument("--jobs", type=int, default=1, help="blocks trained at once (one thread each)")
+    parser.add_argument("--out", help="write <out>.md and <out>.csv")
+    args = parser.parse_args(argv)
+    root = Path(args.root)
+    params = yaml.safe_load(open(args.params))
+    for name in args.models:
+        if args.steps:
+            params["models"][name]["training"]["steps"] = args.steps
+        params["experiments"].append({"dataset": DATASET, "model": name, "metrics": ["reconstruction"]})
+    with tempfile.TemporaryDirectory() as scratch:
+        params_file = Path(scratch) / "params.yaml"
+        params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+        with ThreadPoolExecutor(args.jobs) as pool:  # each run is its own process (one thread)
+            rows = list(pool.map(lambda name: train_and_evaluate(params, params_file, name, root, Path(scratch)),
+                                 args.models))
+    for name in COMPARED:
+        result = json.loads((root / f"results/{DATASET}/{name}/reconstruction.json").read_text())
+        block = params["models"][name]
+        rows.insert(len(rows) - len(args.models), {
+            "model": name + " (default run)", "beta": block["beta"], "steps": block["training"]["steps"], **result,
+            "KL per example (nats)": None, "train s": None, "evaluate s": None})
+    header = ["model", "beta", "steps", *COLUMNS.values(), "KL per example (nats)", "train s", "evaluate s"]
+    table = [[row["model"], row["beta"], row["steps"], *(row.get(key) for key in COLUMNS),
+              row["KL per example (nats)"], row["train s"], row["evaluate s"]] for row in rows]
+    fmt = [[f"{v:.4g}" if isinstance(v, float) else ("" if v is None else str(v)) for v in line] for line in table]
+    command = " ".join(["python benchmarks/diff_decoder.py", *(sys.argv[1:] if argv is None else argv)])
+    text = (f"# DiffDecoder against ScoreVAE on the {DATASET} (benchmarks/diff_decoder.py)\n\n`{command}`: the "
+            "DiffDecoder blocks trained and evaluated by `genlab train` / `genlab evaluate --metric reconstruction` "
+            "(one thread each), beside the default run's ScoreVAE and VAE at the same beta and latent size (their "
+            "own reconstruction.json). Latent probe accuracy: a linear classifier on the encoder means (chance "
+            "0.1); KL per example: the training log's last value.\n\n" + markdown_table(header, fmt) + "\n")
+    print(text)
+    if args.out:
+        write_csv(f"{args.out}.csv", [dict(zip(header, line)) for line in table])
+        write_text(f"{args.out}.md", text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
