@@ -41,7 +41,7 @@ def test_the_latent_carries_the_mode_at_beta_0_and_collapses_when_it_costs_more_
     the KL falls below 0.05 nats (a posterior that moved off the prior by 0.3 std in one coordinate already
     costs 0.045) and the mode is kept no better than chance allows (0.25 asked: 1/8 plus four standard errors
     of 200 draws), while the decoder alone models the data: its prior draws sit on the ring. (At beta = 0 prior
-draws mean nothing: no term pulls the posteriors towards N(0, I).)"""
+    draws mean nothing: no term pulls the posteriors towards N(0, I).)"""
     ring = make_dataset("ring", {"kind": "ring", "n_train": 2000, "n_test": 200, "modes": 8, "radius": 2.0,
                                  "std": 0.2}, 0)
     x = torch.as_tensor(ring.x_test)
@@ -57,6 +57,5 @@ draws mean nothing: no term pulls the posteriors towards N(0, I).)"""
         if beta > 0:  # collapsed: the decoder alone models the data, its prior draws sit on the ring
             samples = model.sample(500, torch.Generator().manual_seed(1))
             assert (samples.norm(dim=1) - 2.0).abs().median() < 0.3
-    print(kept, kl)
     assert kept[0.0] > 0.9, kept
     assert kl[1.0] < 0.05 and kept[1.0] < 0.25, (kl, kept)

@@ -20,16 +20,14 @@ import torch
 
 from genlab.diffusion.losses import dsm_loss
 from genlab.families import CAPABILITIES
-from genlab.families.base import Family
 from genlab.families.diffusion import DiffusionModel
-from genlab.families.score_vae import gaussian_posterior
+from genlab.families.score_vae import DiffusionAutoencoder
 from genlab.families.vae import _kl_to_standard_normal
 from genlab.nn.mlp import ConditionalMLP
 
 
-class DiffDecoder(Family):
+class DiffDecoder(DiffusionAutoencoder):
     capabilities = CAPABILITIES["diff_decoder"]
-    has_likelihood = False
     likelihood_kind = "n/a (auto-encoder with a diffusion decoder)"
 
     def __init__(self, example_shape, sde: dict, network: dict, loss: dict, sampler: dict, latent_dim: int = 16,
@@ -40,20 +38,6 @@ class DiffDecoder(Family):
         self.encoder = ConditionalMLP(example_shape, out_dim=2 * latent_dim, **(encoder or {}))
         self.latent_dim, self.beta, self.min_log_std = latent_dim, beta, min_log_std
         self.t_clean = self.diffusion.time_sampler.eps  # the encoder's "t = 0", as ScoreVAE's
-
-    @property
-    def sde(self):
-        return self.diffusion.sde
-
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean and log standard deviation of q(z | x_0)."""
-        t = torch.full((len(x),), self.t_clean, device=x.device)
-        return gaussian_posterior(self.encoder, self.sde, x, t, self.min_log_std)
-
-    def latent(self, x: torch.Tensor) -> torch.Tensor:
-        """The representation of x: the mean of q(z | x_0) (linear probes read it)."""
-        with torch.no_grad():
-            return self.encode(x.to(self.device))[0]
 
     def conditional_score(self, x_t: torch.Tensor, t: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """The decoder's score grad_{x_t} log p(x_t | z)."""
@@ -74,12 +58,3 @@ class DiffDecoder(Family):
         override it as in DiffusionModel.sample."""
         z = z.to(self.device)
         return self.diffusion._run_sampler(lambda x, t: self.conditional_score(x, t, z), len(z), generator, options)
-
-    def reconstruct(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Decode the mean of q(z | x_0) (as ScoreVAE.reconstruct)."""
-        return self.decode(self.latent(x), generator)
-
-    def sample(self, n, generator=None, **options):
-        """Decode prior draws z ~ N(0, I)."""
-        z = torch.randn(n, self.latent_dim, generator=generator, device=self.device)
-        return self.decode(z, generator, **options)

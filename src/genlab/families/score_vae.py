@@ -29,19 +29,47 @@ from genlab.families.vae import _kl_to_standard_normal, _normal_log_prob
 from genlab.nn.mlp import ConditionalMLP
 
 
-def gaussian_posterior(encoder, sde, x_t: torch.Tensor, t: torch.Tensor,
-                       min_log_std: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and log standard deviation of the diagonal Gaussian q(z | x_t, t) that ``encoder`` (a
-    ConditionalMLP with 2 * latent_dim outputs) gives, on the diffusion models' preconditioned input."""
-    alpha, sigma = sde.marginal_coefficients(t)
-    scale = _bcast(torch.rsqrt(alpha**2 + sigma**2), x_t)
-    mean, log_std = encoder(x_t * scale, sde.noise_level(t)).chunk(2, dim=-1)
-    return mean, log_std.clamp(min=min_log_std)
-
-
-class ScoreVAE(Family):
-    capabilities = CAPABILITIES["score_vae"]
+class DiffusionAutoencoder(Family):
+    """What ScoreVAE and DiffDecoder share: a diagonal Gaussian encoder q(z | x_t, t) (``self.encoder``, a
+    ConditionalMLP with 2 * latent_dim outputs) on the diffusion models' preconditioned input, read at the
+    smallest time as q(z | x_0), and a decoder that samples the reverse-time process given z (``decode``)."""
     has_likelihood = False
+
+    @property
+    def sde(self):
+        return self.diffusion.sde
+
+    def posterior(self, x_t: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log standard deviation of q(z | x_t, t)."""
+        alpha, sigma = self.sde.marginal_coefficients(t)
+        scale = _bcast(torch.rsqrt(alpha**2 + sigma**2), x_t)
+        mean, log_std = self.encoder(x_t * scale, self.sde.noise_level(t)).chunk(2, dim=-1)
+        return mean, log_std.clamp(min=self.min_log_std)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """q(z | x_0): the posterior at the smallest time."""
+        return self.posterior(x, torch.full((len(x),), self.t_clean, device=x.device))
+
+    def latent(self, x: torch.Tensor) -> torch.Tensor:
+        """The representation of x: the mean of q(z | x_0) (linear probes read it)."""
+        with torch.no_grad():
+            return self.encode(x.to(self.device))[0]
+
+    def decode(self, z: torch.Tensor, generator: torch.Generator | None = None, **options) -> torch.Tensor:
+        raise NotImplementedError
+
+    def reconstruct(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Decode the mean of q(z | x_0) (Fig 1.3 beside the VAE's reconstructions)."""
+        return self.decode(self.latent(x), generator)
+
+    def sample(self, n, generator=None, **options):
+        """Decode prior draws z ~ N(0, I)."""
+        z = torch.randn(n, self.latent_dim, generator=generator, device=self.device)
+        return self.decode(z, generator, **options)
+
+
+class ScoreVAE(DiffusionAutoencoder):
+    capabilities = CAPABILITIES["score_vae"]
     likelihood_kind = "n/a (auto-encoder on a pretrained score model)"
 
     def __init__(self, example_shape, pretrained: dict[str, Any], latent_dim: int = 16, encoder: dict | None = None,
@@ -53,10 +81,6 @@ class ScoreVAE(Family):
         self.encoder = ConditionalMLP(example_shape, out_dim=2 * latent_dim, **(encoder or {}))
         self.sampler_options = dict(sampler or self.diffusion.sampler_options)
         self.t_clean = self.diffusion.time_sampler.eps  # the encoder's "t = 0": the loss's smallest time
-
-    @property
-    def sde(self):
-        return self.diffusion.sde
 
     def load_pretrained(self, state: dict[str, Any], source: str) -> None:
         """Put the pretrained diffusion model's (EMA) weights in place before training."""
@@ -70,19 +94,6 @@ class ScoreVAE(Family):
         super().train(mode)
         self.diffusion.eval()  # frozen: never in training mode (dropout)
         return self
-
-    def posterior(self, x_t: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean and log standard deviation of q(z | x_t, t)."""
-        return gaussian_posterior(self.encoder, self.sde, x_t, t, self.min_log_std)
-
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """q(z | x_0): the posterior at the smallest time."""
-        return self.posterior(x, torch.full((len(x),), self.t_clean, device=x.device))
-
-    def latent(self, x: torch.Tensor) -> torch.Tensor:
-        """The representation of x: the mean of q(z | x_0) (linear probes read it)."""
-        with torch.no_grad():
-            return self.encode(x.to(self.device))[0]
 
     def latent_score(self, x_t: torch.Tensor, t: torch.Tensor, z: torch.Tensor, create_graph: bool = False):
         """grad_{x_t} log q(z | x_t, t); with create_graph the result is differentiable in the encoder's
@@ -117,12 +128,3 @@ class ScoreVAE(Family):
         DiffusionModel.sample."""
         return self.diffusion._run_sampler(lambda x, t: self.conditional_score(x, t, z), len(z), generator, options,
                                            configured=self.sampler_options)
-
-    def reconstruct(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Decode the mean of q(z | x_0) (Fig 1.3 beside the VAE's reconstructions)."""
-        return self.decode(self.latent(x), generator)
-
-    def sample(self, n, generator=None, **options):
-        """Decode prior draws z ~ N(0, I)."""
-        z = torch.randn(n, self.latent_dim, generator=generator, device=self.device)
-        return self.decode(z, generator, **options)
