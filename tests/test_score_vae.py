@@ -98,7 +98,7 @@ def test_params_must_name_a_pretrained_diffusion_experiment():
     params = small_params()
     params["experiments"] = [e for e in params["experiments"] if e["model"] != "diffusion_vp"]
     params["figures"].pop("diffusion_samplers")
-    params["figures"]["family_samples"]["models"].remove("diffusion_vp")
+    params["figures"]["family_samples"]["runs"]["digits"].remove("diffusion_vp")
     with pytest.raises(ConfigError, match="digits/diffusion_vp, so that must be an experiment too"):
         cfg.check_references(params)
 

@@ -180,12 +180,15 @@ register(Figure(
 
 register(Figure(
     "family_samples", "Families",
-    files={"family_samples": "Fig 1.1 analogue: samples of every family on {block[dataset]}, each titled with its "
-                             "FID (pipeline feature net). GAN and VAE samples take one network pass, the flow and "
-                             "MADE one pass per dimension and layer, the EBM its Langevin steps from noise, "
-                             "diffusion its solver's evaluations."},
-    schema=_block_schema(["dataset", "models", "grid"], dataset={"type": "string"}, models=NAMES, grid=GRID),
-    reads=("fid",), samples=True, description="Fig 1.1, a sample grid per family"))
+    files={"family_samples": "Fig 1.1 analogue: samples of every family, a row of grids per dataset, each titled "
+                             "with its FID (the dataset's own feature net). GAN and VAE samples take one network "
+                             "pass, a coupling flow one pass per layer, an autoregressive flow or MADE one pass per "
+                             "dimension (and layer), the EBM its Langevin steps from noise, diffusion its solver's "
+                             "evaluations."},
+    schema=_block_schema(["runs", "grid"], grid=GRID, runs={
+        "type": "object", "minProperties": 1, "additionalProperties": NAMES,
+        "description": "dataset -> the models whose samples are drawn"}),
+    reads=("fid",), samples=True, description="Fig 1.1, a sample grid per family and dataset"))
 
 
 def _snapshots_kept(params: dict[str, Any], block: dict[str, Any]) -> str | None:

@@ -58,15 +58,20 @@ def sample_grid(samples: np.ndarray, grid: int | None = None, title: str | None 
     return fig
 
 
-def family_samples(panels: list[tuple[str, np.ndarray]], grid: int, columns: int = 4):
-    """Fig 1.1 analogue: one sample grid per family, titled with its name and FID."""
-    rows = math.ceil(len(panels) / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 2.8 * rows), squeeze=False)
+def family_samples(datasets: list[tuple[str, list[tuple[str, np.ndarray]]]], grid: int, columns: int = 4):
+    """Fig 1.1 analogue: per dataset (its name and its panels), rows of sample grids, each titled with its
+    model, family and FID; every dataset starts a new row and labels it."""
+    layout = [(name, panels[start:start + columns]) for name, panels in datasets
+              for start in range(0, len(panels), columns)]
+    fig, axes = plt.subplots(len(layout), columns, figsize=(2.6 * columns, 2.8 * len(layout)), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
-    for ax, (title, samples) in zip(axes.flat, panels):
-        draw_samples(ax, samples, grid)
-        ax.set_title(title, fontsize=9)
+    for row, (name, panels) in zip(axes, layout):
+        for ax, (title, samples) in zip(row, panels):
+            draw_samples(ax, samples, grid)
+            ax.set_title(title, fontsize=9)
+        row[0].text(-0.08, 0.5, name, rotation=90, ha="right", va="center", fontsize=10,
+                    transform=row[0].transAxes)
     fig.tight_layout()
     return fig
 

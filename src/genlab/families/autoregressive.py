@@ -2,9 +2,11 @@
 dimension d sees only dimensions < d (raster order), so p(x) = prod_d p(x_d | x_<d) is exact and the
 whole likelihood costs one network pass, while sampling costs D passes, one per dimension.
 
-Each conditional is either a categorical over the dataset's grey levels (quantised images: the discrete
-likelihood is exact, and as a density over dequantised points it is P(bin) / bin_width^D) or a mixture
-of Gaussians (continuous data such as the 2-D toys)."""
+Each conditional is a categorical over the dataset's grey levels (quantised images: the discrete likelihood is
+exact, and as a density over dequantised points it is P(bin) / bin_width^D); a mixture of discretised logistics
+over those levels (PixelCNN++, Salimans et al. 2017: 3 numbers per component instead of one logit per level, for
+256 levels; the outermost levels take the tails, so a background pixel can have all the mass); or a mixture of
+Gaussians (continuous data such as the 2-D toys)."""
 
 from __future__ import annotations
 
@@ -20,7 +22,9 @@ from genlab.errors import ConfigError
 from genlab.families import CAPABILITIES
 from genlab.families.base import Family
 
-OUTPUTS = ("categorical", "mixture")
+OUTPUTS = ("categorical", "logistic", "mixture")
+QUANTISED = ("categorical", "logistic")  # outputs over the dataset's grey levels
+LOGISTIC_MIN_LOG_SCALE = -7.0  # PixelCNN++'s floor: a component narrower than a bin needs no smaller scale
 
 
 class Autoregressive(Family):
@@ -35,19 +39,20 @@ class Autoregressive(Family):
         adjacency = torch.tril(torch.ones(self.dim, self.dim, dtype=torch.bool), diagonal=-1)
         self.net = zuko.nn.MaskedMLP(adjacency.repeat_interleave(self.params_per_dim, dim=0),
                                      [hidden] * depth, activation=nn.SiLU)
-        self.register_buffer("low", torch.zeros(()))  # value of grey level 0 (categorical)
+        self.register_buffer("low", torch.zeros(()))  # value of grey level 0 (categorical, logistic)
 
     @classmethod
     def from_config(cls, example_shape, options: dict[str, Any], meta: dict[str, Any]) -> "Autoregressive":
-        if options.get("output", "categorical") == "categorical":
+        output = options.get("output", "categorical")
+        if output in QUANTISED:
             if "levels" not in meta:
-                raise ConfigError("an autoregressive model with output 'categorical' needs quantised data "
+                raise ConfigError(f"an autoregressive model with output {output!r} needs quantised data "
                                   "(a dataset with levels and bin_width, e.g. digits); use output: mixture")
             options = {**options, "levels": meta["levels"], "bin_width": meta["bin_width"]}
         return cls(example_shape, **options)
 
     def initialize(self, x_train: torch.Tensor) -> None:
-        if self.output == "categorical":
+        if self.output in QUANTISED:
             self.low.fill_(float(x_train.min()))
 
     def _conditionals(self, x_flat: torch.Tensor) -> torch.Tensor:
@@ -60,14 +65,34 @@ class Autoregressive(Family):
         """log p(x_d | x_<d) for every d, shape (N, D)."""
         if self.output == "categorical":
             return log_softmax(out, -1).gather(-1, self._level(x_flat)[..., None])[..., 0]
+        if self.output == "logistic":
+            return self._logistic_log_prob(out, self._level(x_flat))
         logits, means, log_stds = out.chunk(3, dim=-1)
         z = (x_flat[..., None] - means) * torch.exp(-log_stds)
         component = -0.5 * z.pow(2) - log_stds - 0.5 * math.log(2 * math.pi)
         return torch.logsumexp(log_softmax(logits, -1) + component, dim=-1)
 
+    def _logistic_log_prob(self, out: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
+        """log P(level) under the mixture of logistics discretised to the bins [c - b/2, c + b/2] of the levels'
+        centres c, the first and last bins open to -inf and +inf. With u, v the standardised upper and lower
+        edges (u - v = b / s > 0): log(sigmoid(u) - sigmoid(v)) = u + log(-expm1(v - u)) - softplus(u) -
+        softplus(v), exact and free of the cancellation of subtracting two sigmoids."""
+        logits, means, log_scales = out.chunk(3, dim=-1)
+        log_scales = log_scales.clamp(min=LOGISTIC_MIN_LOG_SCALE)
+        centre = (self.low + level * self.bin_width)[..., None]
+        inverse_scale = torch.exp(-log_scales)
+        upper = (centre + self.bin_width / 2 - means) * inverse_scale
+        lower = (centre - self.bin_width / 2 - means) * inverse_scale
+        softplus = torch.nn.functional.softplus
+        interior = upper + torch.log(-torch.expm1(lower - upper)) - softplus(upper) - softplus(lower)
+        first, last = -softplus(-upper), -softplus(lower)  # log sigmoid(u), log(1 - sigmoid(v))
+        levels = level[..., None].expand_as(upper)
+        log_p = torch.where(levels == 0, first, torch.where(levels == self.levels - 1, last, interior))
+        return torch.logsumexp(log_softmax(logits, -1) + log_p, dim=-1)
+
     def log_likelihood(self, x, generator=None):
         x_flat = x.to(self.device).flatten(1)
-        if self.output == "categorical":  # the network sees the grey level the point falls in
+        if self.output in QUANTISED:  # the network sees the grey level the point falls in
             x_flat = self.low + self._level(x_flat) * self.bin_width
             return self._dim_log_prob(self._conditionals(x_flat), x_flat).sum(1) \
                 - self.dim * math.log(self.bin_width)
@@ -102,6 +127,13 @@ class Autoregressive(Family):
             if self.output == "categorical":
                 level = torch.multinomial(torch.softmax(out, -1), 1, generator=generator)[:, 0]
                 x[:, d] = self.low + level * self.bin_width
+            elif self.output == "logistic":  # a logistic draw rounded to its bin: the discretised law exactly
+                logits, means, log_scales = out.chunk(3, dim=-1)
+                k = torch.multinomial(torch.softmax(logits, -1), 1, generator=generator)
+                u = torch.rand(n, generator=generator, device=self.device).clamp(1e-6, 1 - 1e-6)
+                scale = torch.exp(log_scales.gather(1, k)[:, 0].clamp(min=LOGISTIC_MIN_LOG_SCALE))
+                value = means.gather(1, k)[:, 0] + scale * (torch.log(u) - torch.log1p(-u))
+                x[:, d] = self.low + self._level(value) * self.bin_width
             else:
                 logits, means, log_stds = out.chunk(3, dim=-1)
                 k = torch.multinomial(torch.softmax(logits, -1), 1, generator=generator)
