@@ -87,7 +87,7 @@ BAD = [
     (["models", "vae", "importance_samples"], 0, "models.vae.importance_samples"),
     (["models", "flow", "kind"], "glow", "models.flow.kind"),
     (["models", "flow", "training", "early_stopping", "patience"], 0, "early_stopping.patience"),
-    (["models", "autoregressive", "output"], "logistic", "models.autoregressive.output"),
+    (["models", "autoregressive", "output"], "softmax", "models.autoregressive.output"),
     (["models", "ebm", "langevin_steps"], 0, "models.ebm.langevin_steps"),
     (["models", "ebm", "temperature"], 1.0, "'temperature' was unexpected"),
     (["figures", "mode_collapse", "runs"], {}, "figures.mode_collapse.runs"),

@@ -3,7 +3,6 @@ summing or integrating it), the masked networks are autoregressive, samplers dra
 distribution, the GAN players never update each other, Langevin dynamics has the right stationary law,
 and training (alternating players, replay buffer, early stopping) resumes bit-identically."""
 
-import copy
 import math
 
 import pytest
@@ -20,7 +19,6 @@ from genlab.families.ebm import EnergyModel
 from genlab.families.flow import Flow
 from genlab.families.gan import GAN
 from genlab.families.vae import VAE
-from genlab.metrics.nll import bits_per_dim
 from genlab.checkpoints import load_checkpoint
 from genlab.train import seed_everything, train
 
