@@ -75,17 +75,17 @@ class Autoregressive(Family):
     def _logistic_log_prob(self, out: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
         """log P(level) under the mixture of logistics discretised to the bins [c - b/2, c + b/2] of the levels'
         centres c, the first and last bins open to -inf and +inf. With u, v the standardised upper and lower
-        edges (u - v = b / s > 0): log(sigmoid(u) - sigmoid(v)) = u + log(-expm1(v - u)) - softplus(u) -
-        softplus(v), exact and free of the cancellation of subtracting two sigmoids."""
+        edges (u - v = b / s > 0): log(sigmoid(u) - sigmoid(v)) = log sigmoid(u) + log(-expm1(v - u)) -
+        softplus(v), exact and free of the cancellation of subtracting two sigmoids; log sigmoid(u) is
+        u - softplus(u), so two softplus serve all three cases (the log-probability costs more than the network)."""
         logits, means, log_scales = out.chunk(3, dim=-1)
-        log_scales = log_scales.clamp(min=LOGISTIC_MIN_LOG_SCALE)
+        inverse_scale = torch.exp(-log_scales.clamp(min=LOGISTIC_MIN_LOG_SCALE))
         centre = (self.low + level * self.bin_width)[..., None]
-        inverse_scale = torch.exp(-log_scales)
         upper = (centre + self.bin_width / 2 - means) * inverse_scale
-        lower = (centre - self.bin_width / 2 - means) * inverse_scale
+        lower = upper - self.bin_width * inverse_scale
         softplus = torch.nn.functional.softplus
-        interior = upper + torch.log(-torch.expm1(lower - upper)) - softplus(upper) - softplus(lower)
-        first, last = -softplus(-upper), -softplus(lower)  # log sigmoid(u), log(1 - sigmoid(v))
+        first, last = upper - softplus(upper), -softplus(lower)  # log sigmoid(u), log(1 - sigmoid(v))
+        interior = first + torch.log(-torch.expm1(-self.bin_width * inverse_scale)) + last
         levels = level[..., None].expand_as(upper)
         log_p = torch.where(levels == 0, first, torch.where(levels == self.levels - 1, last, interior))
         return torch.logsumexp(log_softmax(logits, -1) + log_p, dim=-1)
