@@ -27,6 +27,11 @@ def _block_schema(required: list[str], **properties: Any) -> dict[str, Any]:
     return {"type": "object", "additionalProperties": False, "required": required, "properties": properties}
 
 
+def _runs(description: str) -> dict[str, Any]:
+    """The schema of a block's ``runs``: dataset -> the models the figure draws on it."""
+    return {"type": "object", "minProperties": 1, "additionalProperties": NAMES, "description": description}
+
+
 @dataclass(frozen=True)
 class Figure:
     """``files``: figure stem -> its report caption (str.format'ed with the block and the params, so a caption
@@ -185,9 +190,7 @@ register(Figure(
                              "pass, a coupling flow one pass per layer, an autoregressive flow or MADE one pass per "
                              "dimension (and layer), the EBM its Langevin steps from noise, diffusion its solver's "
                              "evaluations."},
-    schema=_block_schema(["runs", "grid"], grid=GRID, runs={
-        "type": "object", "minProperties": 1, "additionalProperties": NAMES,
-        "description": "dataset -> the models whose samples are drawn"}),
+    schema=_block_schema(["runs", "grid"], grid=GRID, runs=_runs("dataset -> the models whose samples are drawn")),
     reads=("fid",), samples=True, description="Fig 1.1, a sample grid per family and dataset"))
 
 
@@ -204,8 +207,7 @@ register(Figure(
                             "training snapshots. Right: the share of samples per mode along training (digits: "
                             "classes by the feature net; ring: mixture components, within 3 standard deviations), "
                             "and the number of modes covered (at least 20% of a fair share)."},
-    schema=_block_schema(["runs"], runs={"type": "object", "minProperties": 1, "additionalProperties": NAMES,
-                                         "description": "dataset -> the GANs drawn on it"}),
+    schema=_block_schema(["runs"], runs=_runs("dataset -> the GANs drawn on it")),
     reads=("modes",), samples=True, data=True, check=_snapshots_kept,
     description="Fig 1.2, samples and mode coverage along GAN training"))
 
@@ -220,9 +222,8 @@ register(Figure(
                               "blur), the FID of the reconstructions, their perceptual (feature) distance to the "
                               "originals and the held-out accuracy of a linear probe on the latents (and on the raw "
                               "pixels)."},
-    schema=_block_schema(["runs", "grid"], grid=GRID, runs={
-        "type": "object", "minProperties": 1, "additionalProperties": NAMES,
-        "description": "dataset -> the auto-encoders whose reconstructions are drawn"}),
+    schema=_block_schema(["runs", "grid"], grid=GRID,
+                         runs=_runs("dataset -> the auto-encoders whose reconstructions are drawn")),
     reads=("reconstruction",), samples=True, table=True,
     description="Fig 1.3, originals against auto-encoder reconstructions"))
 
@@ -244,8 +245,7 @@ register(Figure(
                                     "absolute errors (labelled data: a row per class too); and the mean "
                                     "normalised score spectra (for a union of spheres, the per-point estimates "
                                     "stacked by the sphere a point lies on)."},
-    schema=_block_schema(["runs"], runs={"type": "object", "minProperties": 1, "additionalProperties": NAMES,
-                                         "description": "dataset -> the score models whose spectra are read"}),
+    schema=_block_schema(["runs"], runs=_runs("dataset -> the score models whose spectra are read")),
     reads=("intrinsic_dim",), table=True,
     description="the intrinsic-dimension table (ours against scikit-dimension) and the score spectra"))
 
@@ -314,9 +314,7 @@ for _task, _what in CONDITIONAL_TASKS.items():
                                         f"held-out image, consistency of the condition's operator applied to the "
                                         f"sample, diversity over draws, FID and joint FID on the feature net, its "
                                         f"perceptual distance, and a flow's exact conditional NLL."},
-        schema=_block_schema(["runs"], runs={"type": "object", "minProperties": 1,
-                                             "additionalProperties": NAMES,
-                                             "description": "dataset -> the conditional models drawn on it"}),
+        schema=_block_schema(["runs"], runs=_runs("dataset -> the conditional models drawn on it")),
         reads=("conditional",), table=True, check=_task_models(_task),
         notebook_name="conditional_generation",
         description=f"{_what} per CDSM estimator and dataset, beside the paper's values (table, figure)"))
