@@ -40,6 +40,7 @@ from genlab.data import Dataset, make_dataset  # noqa: E402
 from genlab.data.images import write_standin_files  # noqa: E402
 from genlab.io import write_csv, write_text  # noqa: E402
 from genlab.jobcosts import markdown_table  # noqa: E402
+from genlab.train import AdamW  # noqa: E402
 from genlab.validation import load_params  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -88,7 +89,7 @@ def step_rate(exp, dataset, device, seconds: float) -> float:
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         return float("inf")
-    optimizer = torch.optim.AdamW(params, lr=exp.training["lr"], foreach=True)
+    optimizer = AdamW(params, lr=exp.training["lr"], foreach=True)
     x_all = torch.as_tensor(dataset.x_train).to(device)
     y_all = torch.as_tensor(dataset.y_train).to(device) if dataset.y_train is not None else None
     autocast = device.type == "cuda" and exp.training["mixed_precision"] == "bf16"

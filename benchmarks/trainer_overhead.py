@@ -1,7 +1,7 @@
 """The training loop's cost over a bare PyTorch loop, for every experiment of a params file (default: the
 embedded default), on one thread, side by side in one process (this machine is noisy: the ratio is the result).
 
-Both loops train the same family on the same data with the same batch size, optimizer (AdamW, foreach, with
+Both loops train the same family on the same data with the same batch size, optimizer (genlab.train.adamw, with
 the block's gradient clipping) and batch sampling (indices and dequantisation noise from one generator):
 - bare: loss, backward, clip, step; nothing else;
 - genlab: `genlab.train.train` as the pipeline runs it: EMA, learning-rate warm-up, NaN guard, log rows,
@@ -34,7 +34,7 @@ from genlab.data import make_dataset
 from genlab.families import make_model
 from genlab.io import write_csv, write_text
 from genlab.jobcosts import markdown_table
-from genlab.train import seed_everything, train
+from genlab.train import adamw, seed_everything, train
 from genlab.validation import load_params
 
 
@@ -54,8 +54,7 @@ def bare_loop(model, dataset, training: dict, seed: int,
     model.initialize(x_train)
     model.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=training["lr"], weight_decay=training["weight_decay"],
-                                  betas=tuple(training.get("betas", (0.9, 0.999))), foreach=True)
+    optimizer = adamw(params, training)
     generator = torch.Generator().manual_seed(seed + 1)
     autocast = device.type == "cuda" and training["mixed_precision"] == "bf16"
     model.train()

@@ -15,6 +15,7 @@ Both checkpoints have one format: model, EMA, optimizer, step, RNG states, resol
 from __future__ import annotations
 
 import copy
+import inspect
 import logging
 import math
 import os
@@ -177,6 +178,32 @@ class _StopFlag:
             signal.signal(sig, handler)
 
 
+class AdamW(torch.optim.AdamW):
+    """torch's AdamW, the same code and state dict, without the import of TorchDynamo that its methods'
+    wrappers make on their first call: torch.optim wraps step, zero_grad, add_param_group and the state-dict
+    methods to switch Dynamo off inside torch.compile, and the wrapper imports torch._dynamo (2.5 s here, a
+    third of a small training job's process; benchmarks/results/startup.md). genlab never compiles, so the
+    class calls the wrapped functions themselves (step under no_grad, as its wrapper runs it); the update is
+    bit-identical to torch.optim.AdamW's (tests/test_train.py)."""
+    add_param_group = inspect.unwrap(torch.optim.Optimizer.add_param_group)
+    zero_grad = inspect.unwrap(torch.optim.Optimizer.zero_grad)
+    state_dict = inspect.unwrap(torch.optim.Optimizer.state_dict)
+    load_state_dict = inspect.unwrap(torch.optim.Optimizer.load_state_dict)
+    _step = inspect.unwrap(torch.optim.AdamW.step)
+
+    def step(self, closure=None):
+        with torch.no_grad():
+            return self._step(closure)
+
+
+def adamw(params, training: dict[str, Any]) -> AdamW:
+    """The optimizer of every training run: AdamW with the block's lr, weight decay and betas; foreach: one
+    kernel per op for all tensors instead of a Python loop over them (the default on GPUs; on CPU the same
+    elementwise ops, bit-identical, with less per-step overhead)."""
+    return AdamW(params, lr=training["lr"], weight_decay=training["weight_decay"],
+                 betas=tuple(training.get("betas", (0.9, 0.999))), foreach=True)
+
+
 class _EMA:
     """Exponential moving average of the parameters (warmed up by the caller); buffers are copied. The
     tensor lists are gathered once and updated with one foreach call each: walking the module tree and
@@ -312,10 +339,7 @@ def train(model: Family, dataset: Dataset, training: dict[str, Any], run_dir: st
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     groups = [group for group in model.parameter_groups() if group["params"]]
     params = [p for group in groups for p in group["params"]]
-    # foreach: one kernel per op for all tensors instead of a Python loop over them (the default on GPUs;
-    # on CPU it computes the same elementwise ops, bit-identical, with less per-step overhead)
-    optimizer = torch.optim.AdamW(groups, lr=training["lr"], weight_decay=training["weight_decay"],
-                                  betas=tuple(training.get("betas", (0.9, 0.999))), foreach=True) if groups else None
+    optimizer = adamw(groups, training) if groups else None
     batch_generator = torch.Generator().manual_seed(seed + 1)
     step, rows, elapsed_before = 0, [], 0.0
     window = {"counts": {}, "sums": {}}  # per key: a GAN logs each player's loss on its own steps

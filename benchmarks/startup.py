@@ -1,0 +1,102 @@
+"""What a CLI call costs before it does any work: the fixed cost every Snakemake job pays (a fresh Python
+process, its imports, the params check), measured on the smallest jobs of the default DAG, and which heavy
+modules each call imports.
+
+In a temporary directory, params/default.yaml under the smoke switch (genlab.smoke: counts of work shrunk,
+so the calls below do almost nothing but start up): `genlab data` (banana_single), `genlab train` (its
+pullback_plain flow, 6 steps of a 2-D model) and `genlab evaluate` (its NLL on 64 points), each in a new
+process, one thread, as Snakemake runs them. With --compare SRC the same calls run with another checkout's
+`src` first on the path (e.g. the commit before a change), alternating A, B, B, A; medians of the wall clock.
+
+Usage: python benchmarks/startup.py [--repeats 5] [--compare /path/to/other/checkout/src]
+       [--out benchmarks/results/startup]   (writes .md and .csv)"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from genlab.io import write_csv, write_text
+from genlab.jobcosts import markdown_table
+
+REPO = Path(__file__).resolve().parents[1]
+HEAVY = ("torch", "torch._dynamo", "dvclive", "pandas", "matplotlib", "scipy", "sklearn", "papermill")
+# runs the CLI as `genlab` does, then writes which heavy modules the call imported
+PROBE = ("import json, sys\n"
+         "from genlab import cli\n"
+         "code = cli.main(sys.argv[2:])\n"
+         "json.dump([m for m in {heavy!r} if m in sys.modules], open(sys.argv[1], 'w'))\n"
+         "sys.exit(code)\n")
+
+
+def calls(work: Path) -> dict[str, list[str]]:
+    params, data, run = str(work / "params.yaml"), str(work / "banana_single.npz"), str(work / "run")
+    return {"data": ["data", "--params", params, "--dataset", "banana_single", "--out", data],
+            "train": ["train", "--params", params, "--dataset", "banana_single", "--model", "pullback_plain",
+                      "--data", data, "--run-dir", run, "--no-progress"],
+            "evaluate": ["evaluate", "--params", params, "--dataset", "banana_single", "--model", "pullback_plain",
+                         "--data", data, "--checkpoint", f"{run}/checkpoint.pt", "--metric", "nll",
+                         "--out", str(work / "nll.json")]}
+
+
+def timed(args: list[str], src: str | None, work: Path) -> tuple[float, list[str]]:
+    if args[0] == "train":  # a fresh run each time, not a resume of the last one
+        shutil.rmtree(work / "run", ignore_errors=True)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    if src:
+        env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
+    modules = work / "modules.json"
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", PROBE.format(heavy=HEAVY), str(modules), *args], env=env, cwd=work,
+                   check=True, capture_output=True)
+    return time.perf_counter() - started, json.loads(modules.read_text())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=5, help="runs of each call (per tree)")
+    parser.add_argument("--compare", help="another checkout's src directory, run beside this one")
+    parser.add_argument("--out", help="write <out>.md and <out>.csv")
+    args = parser.parse_args()
+    trees = {"this": None, **({"compare": args.compare} if args.compare else {})}
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        params = yaml.safe_load((REPO / "params" / "default.yaml").read_text())
+        (work / "params.yaml").write_text(yaml.safe_dump({**params, "smoke": True}, sort_keys=False))
+        for name, argv in calls(work).items():
+            for src in trees.values():  # warm-up (bytecode caches, the page cache); the later calls need its files
+                timed(argv, src, work)
+            times = {tree: [] for tree in trees}
+            imported = {}
+            for repeat in range(args.repeats):
+                for tree in (list(trees) if repeat % 2 == 0 else list(trees)[::-1]):
+                    seconds, imported[tree] = timed(argv, trees[tree], work)
+                    times[tree].append(seconds)
+            for tree in trees:
+                rows.append({"call": f"genlab {name}", "tree": tree, "median_s": round(statistics.median(times[tree]), 3),
+                             "min_s": round(min(times[tree]), 3), "heavy_imports": " ".join(imported[tree])})
+                print(rows[-1], flush=True)
+    summary = (f"Fresh processes, one thread, medians of {args.repeats} runs per call"
+               + (f", alternating with {args.compare}" if args.compare else "") + ".")
+    print(summary)
+    if args.out:
+        header = list(rows[0])
+        table = markdown_table(header, [[str(r[k]) for k in header] for r in rows])
+        write_text(Path(args.out).with_suffix(".md"), f"# What a CLI call costs before its work\n\n{summary}\n\n{table}\n")
+        write_csv(Path(args.out).with_suffix(".csv"), rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
