@@ -141,7 +141,7 @@ def _train_digits(params, model_name, run_dir):
     model = make_model(exp.model, dataset.example_shape, dataset.meta)
     train(model, dataset, exp.training, run_dir, seed=exp.seed, config_hash=exp.hash, config=exp.resolved(),
           device=torch.device("cpu"), progress=False)
-    return load_checkpoint(run_dir / "checkpoint.pt")
+    return load_checkpoint(run_dir / "train_state.pt")  # weights, optimizer, RNG streams and log
 
 
 @pytest.mark.parametrize("model_name", ["vae", "ebm", "diffusion_vp"])  # SGLD: gradients and its own noise

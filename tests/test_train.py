@@ -46,7 +46,8 @@ def _assert_same_run(run_a, run_b):
     for key in ("model", "ema"):
         for name, tensor in a[key].items():
             assert torch.equal(tensor, b[key][name]), f"{key}.{name} differs"
-    for (na, ta), (nb, tb) in zip(a["optimizer"]["state"].items(), b["optimizer"]["state"].items()):
+    state_a, state_b = load_checkpoint(run_a / "train_state.pt"), load_checkpoint(run_b / "train_state.pt")
+    for (na, ta), (nb, tb) in zip(state_a["optimizer"]["state"].items(), state_b["optimizer"]["state"].items()):
         assert all(torch.equal(ta[k], tb[k]) for k in ta), "optimizer state differs"
 
     def losses(run):
@@ -261,3 +262,14 @@ def test_adamw_is_torchs_bit_for_bit_without_importing_dynamo():
     dict. In a fresh interpreter: this one may have imported Dynamo already."""
     result = subprocess.run([sys.executable, "-c", ADAMW_CHECK], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
+
+
+def test_the_checkpoint_keeps_what_evaluation_reads_and_the_state_what_resuming_reads(uninterrupted):
+    checkpoint = load_checkpoint(uninterrupted / "checkpoint.pt")
+    state = load_checkpoint(uninterrupted / "train_state.pt")
+    assert not {"optimizer", "rng", "window"} & set(checkpoint) and {"optimizer", "rng", "window"} <= set(state)
+    for key in ("model", "ema"):
+        assert all(torch.equal(tensor, state[key][name]) for name, tensor in checkpoint[key].items())
+    assert (checkpoint["step"], checkpoint["config_hash"], checkpoint["log"]) == (state["step"], state["config_hash"],
+                                                                               state["log"])
+    assert (uninterrupted / "checkpoint.pt").stat().st_size < 0.6 * (uninterrupted / "train_state.pt").stat().st_size

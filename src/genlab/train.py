@@ -5,11 +5,12 @@ Files in the run directory:
 - ``train_state.pt``: written every ``checkpoint_every`` steps; a rerun resumes from it and ends
   bit-identical (CPU) to an uninterrupted run. It is deliberately not a Snakemake output, so Snakemake
   does not delete it when a killed job is rerun.
-- ``checkpoint.pt`` and ``train_log.csv``: written once training is complete (the Snakemake outputs).
+- ``checkpoint.pt`` and ``train_log.csv``: written once training is complete (the Snakemake outputs); the
+  checkpoint keeps what evaluation reads (``trained_weights``), the state also what resuming reads.
 - ``dvclive/``: the same log rows while training runs, and sample grids of image models every
   ``sample_every`` steps (genlab.live; rank 0 only). Not a Snakemake output either: it survives a kill and
   is rebuilt from ``train_state.pt``'s log on resume.
-Both checkpoints have one format: model, EMA, optimizer, step, RNG states, resolved config and its hash.
+Both hold model and EMA weights, step, resolved config and its hash; the state also optimizer and RNG states.
 """
 
 from __future__ import annotations
@@ -221,6 +222,20 @@ class _EMA:
             torch._foreach_lerp_(self.targets, self.sources, 1 - decay)
         for b_ema, b in zip(self.buffer_targets, self.buffer_sources):
             b_ema.copy_(b)
+
+
+def trained_weights(state: dict[str, Any]) -> dict[str, Any]:
+    """What checkpoint.pt keeps of the final training state: what evaluation reads (weights, EMA weights,
+    snapshots, step, train time, config and hash, log, the early-stopping record), not what only resuming
+    reads (the optimizer's moments, RNG states, the log window), which train_state.pt keeps. Adam's two
+    moments are twice the weights: a thesis U-Net's checkpoint was 400 MB, every evaluation loaded it and
+    DVC hashed and stored it. With early stopping the EMA is the selected one, its copy not kept twice."""
+    stopping = state["early_stopping"]
+    selected = stopping is not None and stopping["best_ema"] is not None
+    kept = {key: value for key, value in state.items() if key not in ("optimizer", "rng", "window")}
+    if stopping is not None:
+        kept["early_stopping"] = {key: value for key, value in stopping.items() if key != "best_ema"}
+    return {**kept, "ema": stopping["best_ema"] if selected else state["ema"]}
 
 
 def _cpu_copy(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -455,9 +470,7 @@ def train(model: Family, dataset: Dataset, training: dict[str, Any], run_dir: st
         live.end()
     if parallel.is_main:
         torch_save(state_path, final)  # keeps the running EMA, so raising steps later resumes exactly
-        if stopper is not None and stopper.state["best_ema"] is not None:
-            final = {**final, "ema": stopper.state["best_ema"]}  # the checkpoint's EMA: the selected weights
-        torch_save(run_dir / CHECKPOINT_FILE, final)
+        torch_save(run_dir / CHECKPOINT_FILE, trained_weights(final))
         write_csv(run_dir / LOG_FILE, rows)
     return {"steps": step, "train_time_s": elapsed, "loop_cpu_s": loop_cpu,
             "parameters": sum(p.numel() for p in model.parameters())}
