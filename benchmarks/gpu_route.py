@@ -39,7 +39,7 @@ from genlab import config as cfg  # noqa: E402
 from genlab.data import Dataset, make_dataset  # noqa: E402
 from genlab.data.images import write_standin_files  # noqa: E402
 from genlab.io import write_csv, write_text  # noqa: E402
-from genlab.jobcosts import markdown_table  # noqa: E402
+from genlab.jobcosts import table_of  # noqa: E402
 from genlab.train import AdamW  # noqa: E402
 from genlab.validation import load_params  # noqa: E402
 
@@ -247,8 +247,7 @@ def main() -> int:
 
 
 def _table(rows: list[dict]) -> str:
-    header = list(rows[0]) if rows else ["(nothing)"]
-    return markdown_table(header, [[str(r[k]) for k in header] for r in rows]) + "\n"
+    return table_of(rows) + "\n"
 
 
 if __name__ == "__main__":

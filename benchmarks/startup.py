@@ -26,8 +26,7 @@ from pathlib import Path
 
 import yaml
 
-from genlab.io import write_csv, write_text
-from genlab.jobcosts import markdown_table
+from genlab.jobcosts import write_table
 
 REPO = Path(__file__).resolve().parents[1]
 HEAVY = ("torch", "torch._dynamo", "dvclive", "pandas", "matplotlib", "scipy", "sklearn", "papermill")
@@ -91,10 +90,7 @@ def main() -> int:
                + (f", alternating with {args.compare}" if args.compare else "") + ".")
     print(summary)
     if args.out:
-        header = list(rows[0])
-        table = markdown_table(header, [[str(r[k]) for k in header] for r in rows])
-        write_text(Path(args.out).with_suffix(".md"), f"# What a CLI call costs before its work\n\n{summary}\n\n{table}\n")
-        write_csv(Path(args.out).with_suffix(".csv"), rows)
+        write_table(args.out, "What a CLI call costs before its work", summary, rows)
     return 0
 
 

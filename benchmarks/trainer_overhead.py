@@ -25,15 +25,13 @@ import statistics
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import torch
 
 from genlab import config as cfg
 from genlab.data import make_dataset
 from genlab.families import make_model
-from genlab.io import write_csv, write_text
-from genlab.jobcosts import markdown_table
+from genlab.jobcosts import write_table
 from genlab.train import adamw, seed_everything, train
 from genlab.validation import load_params
 
@@ -146,10 +144,7 @@ def main() -> int:
                f"{worst['overhead_percent']:+.1f}% ({worst['experiment']})")
     print(summary)
     if args.out:
-        header = list(rows[0])
-        table = markdown_table(header, [[str(r[k]) for k in header] for r in rows])
-        write_text(Path(args.out).with_suffix(".md"), f"# Trainer overhead against a bare loop\n\n{summary}\n\n{table}\n")
-        write_csv(Path(args.out).with_suffix(".csv"), rows)
+        write_table(args.out, "Trainer overhead against a bare loop", summary, rows)
     return 0
 
 

@@ -301,11 +301,11 @@ def test_training_resumes_bit_identically(tmp_path, name, extra):
             assert torch.equal(tensor, split[key][tensor_name]), f"{key}.{tensor_name} differs"
     assert sorted(whole["snapshots"]) == sorted(split["snapshots"]) == sorted(training.get("snapshots", []))
     if name == "flow":  # stopped early, and kept the best EMA weights rather than the last ones
-        state = load_checkpoint(tmp_path / "whole" / "train_state.pt")["early_stopping"]
+        final = load_checkpoint(tmp_path / "whole" / "train_state.pt")
+        state = final["early_stopping"]
         assert state["stopped"] and whole["step"] < total and whole["early_stopping"]["stopped"]
         assert all(torch.equal(state["best_ema"][k], whole["ema"][k]) for k in whole["ema"])
-        assert not all(torch.equal(state["best_ema"][k], v) for k, v in
-                       load_checkpoint(tmp_path / "whole" / "train_state.pt")["ema"].items())
+        assert not all(torch.equal(state["best_ema"][k], v) for k, v in final["ema"].items())
 
 
 def test_early_stopping_refuses_families_without_likelihood(tmp_path):

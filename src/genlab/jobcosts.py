@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from genlab import paths
+from genlab.io import write_csv, write_text
 
 EXPERIMENT_KINDS = ("train", "evaluate", "sample")  # their job names are <dataset>/<model> ("sample": runs before
 # the evaluation jobs drew the samples files, read by benchmarks/job_costs.py for comparisons)
@@ -81,9 +82,21 @@ def critical_path(jobs: list[Job]) -> tuple[float, list[Job]]:
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    """A Markdown table (also the trainer-overhead benchmark's)."""
+    """A Markdown table."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return "\n".join([*lines, *("| " + " | ".join(r) + " |" for r in rows)])
+
+
+def table_of(records: list[dict[str, object]]) -> str:
+    """A Markdown table of dict rows, their keys as the header (the benchmarks' result tables)."""
+    header = list(records[0]) if records else ["(nothing)"]
+    return markdown_table(header, [[str(r[k]) for k in header] for r in records])
+
+
+def write_table(out: str | Path, title: str, summary: str, records: list[dict[str, object]]) -> None:
+    """A benchmark's result: ``<out>.md`` (title, summary, table) and ``<out>.csv`` (the rows)."""
+    write_text(Path(out).with_suffix(".md"), f"# {title}\n\n{summary}\n\n{table_of(records)}\n")
+    write_csv(Path(out).with_suffix(".csv"), records)
 
 
 def report(jobs: list[Job], cores: int = 2, top: int = 15) -> str:

@@ -230,12 +230,13 @@ def trained_weights(state: dict[str, Any]) -> dict[str, Any]:
     reads (the optimizer's moments, RNG states, the log window), which train_state.pt keeps. Adam's two
     moments are twice the weights: a thesis U-Net's checkpoint was 400 MB, every evaluation loaded it and
     DVC hashed and stored it. With early stopping the EMA is the selected one, its copy not kept twice."""
-    stopping = state["early_stopping"]
-    selected = stopping is not None and stopping["best_ema"] is not None
     kept = {key: value for key, value in state.items() if key not in ("optimizer", "rng", "window")}
+    stopping = state["early_stopping"]
     if stopping is not None:
         kept["early_stopping"] = {key: value for key, value in stopping.items() if key != "best_ema"}
-    return {**kept, "ema": stopping["best_ema"] if selected else state["ema"]}
+        if stopping["best_ema"] is not None:
+            kept["ema"] = stopping["best_ema"]
+    return kept
 
 
 def _cpu_copy(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
