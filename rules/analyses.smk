@@ -51,6 +51,25 @@ if "cdsm_consistency" in config["figures"]:
             "--no-progress --out {output} 2> {log}"
 
 
+if "autoencoder_dim" in config["figures"]:
+
+    rule autoencoder_dim:
+        input:
+            paths.data("{dataset}"),
+        output:
+            paths.autoencoder_curves("{dataset}"),
+        params:
+            settings=autoencoder_settings,
+            params_file=PARAMS,
+        log:
+            paths.log("analysis", "autoencoder_dim_{dataset}"),
+        benchmark:
+            paths.benchmark("analysis", "autoencoder_dim_{dataset}")
+        shell:
+            "genlab autoencoder-dim --params {params.params_file} --dataset {wildcards.dataset} --data {input} "
+            "--no-progress --out {output} 2> {log}"
+
+
 # Each claim of the thesis and its papers (claims.yaml): the paper's value, ours, a verdict.
 rule reproduction:
     input:

@@ -88,6 +88,12 @@ def cdsm_settings(wildcards):
                              [config["models"][m] for m in study["estimators"]]])
 
 
+def autoencoder_settings(wildcards):
+    block = config["figures"]["autoencoder_dim"]
+    return gcfg.config_hash([config["seed"], block["autoencoder"], block["latent_sizes"][wildcards.dataset],
+                             config["datasets"][wildcards.dataset]])
+
+
 def cdsm_run_dir(wildcards):
     return paths.cdsm_runs(wildcards.dataset)
 

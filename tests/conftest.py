@@ -101,6 +101,7 @@ def small_params() -> dict:
     params["figures"]["family_samples"]["grid"] = 2
     params["figures"]["reconstructions"]["grid"] = 2
     params["figures"]["kde_curse"] = {"dims": [1, 2], "sample_sizes": [16, 32], "repeats": 1}
+    params["figures"]["autoencoder_dim"]["autoencoder"].update(width=16, steps=20)
     return params
 
 

@@ -145,6 +145,23 @@ def cmd_cdsm_consistency(args):
     write_csv(args.out, rows)
 
 
+def cmd_autoencoder_dim(args):
+    """figures.autoencoder_dim on one dataset: held-out reconstruction error per latent size (CSV)."""
+    from genlab.analysis.autoencoder_dim import reconstruction_errors
+    from genlab.data import load_dataset
+    from genlab.io import write_csv
+    params = _load_params(args.params)
+    block = params["figures"].get("autoencoder_dim")
+    if block is None:
+        raise ConfigError(f"{args.params}: figures.autoencoder_dim is not set; add it (see params/README.md)")
+    if args.dataset not in block["latent_sizes"]:
+        raise ConfigError(f"--dataset {args.dataset!r}: figures.autoencoder_dim.latent_sizes names "
+                          f"{sorted(block['latent_sizes'])}")
+    dataset = load_dataset(args.data)
+    write_csv(args.out, reconstruction_errors(dataset.x_train, dataset.x_test, block["latent_sizes"][args.dataset],
+                                              block["autoencoder"], params["seed"], progress=not args.no_progress))
+
+
 def cmd_intrinsic_dim(args):
     """Intrinsic dimension of any dataset file: the scikit-dimension baselines, and with --model our
     score-spectrum estimate from that params model block, trained on the file (or resumed) in --run-dir."""
@@ -267,6 +284,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--data", required=True, help="a conditional_mixture dataset file")
     sub.add_argument("--run-dir", required=True, help="where the estimators' checkpoints are kept")
     sub.add_argument("--device")
+    sub.add_argument("--no-progress", action="store_true")
+    sub.add_argument("--out", required=True)
+    sub = command("autoencoder-dim", cmd_autoencoder_dim, "reconstruction error of auto-encoders against latent "
+                  "size on one dataset of figures.autoencoder_dim (CSV)")
+    sub.add_argument("--dataset", required=True, help="a dataset of the block's latent_sizes")
+    sub.add_argument("--data", required=True, help="that dataset's file")
     sub.add_argument("--no-progress", action="store_true")
     sub.add_argument("--out", required=True)
     sub = command("intrinsic-dim", cmd_intrinsic_dim, "intrinsic dimension of a dataset file: baselines, and ours "

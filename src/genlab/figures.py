@@ -250,6 +250,41 @@ register(Figure(
     description="the intrinsic-dimension table (ours against scikit-dimension) and the score spectra"))
 
 
+def _autoencoder_references(params: dict[str, Any], block: dict[str, Any]) -> str | None:
+    if set(block["latent_sizes"]) != set(block["runs"]):
+        return (f"latent_sizes names {sorted(block['latent_sizes'])}, runs {sorted(block['runs'])}: give latent "
+                f"sizes for exactly the datasets in runs")
+    for dataset, models in block["runs"].items():
+        for model in models:
+            listed = [e for e in params["experiments"] if (e["dataset"], e["model"]) == (dataset, model)]
+            if not (listed and "intrinsic_dim" in listed[0]["metrics"]):
+                return f"the experiment {dataset}/{model} must be listed with metric intrinsic_dim"
+    return None
+
+
+register(Figure(
+    "autoencoder_dim", "Intrinsic dimension",
+    files={"autoencoder_dim": "The intrinsic-dimension paper's auto-encoder check: held-out reconstruction error "
+                              "(relative to the data's variance) of MLP auto-encoders against their latent size, "
+                              "all trained alike; the size where the error stops falling (the knee: within 1% of the "
+                              "variance of the best size's error, circled) beside the true dimension, our "
+                              "score-spectrum estimate and the baselines (MLE m = 20, local PCA)."},
+    schema=_block_schema(
+        ["runs", "latent_sizes", "autoencoder"],
+        runs=_runs("dataset -> the score models whose intrinsic-dimension estimate is drawn beside the curve"),
+        latent_sizes={"type": "object", "minProperties": 1,
+                      "additionalProperties": {**SIZES, "items": COUNT},
+                      "description": "dataset -> the auto-encoders' latent sizes, increasing"},
+        autoencoder=_block_schema(
+            ["width", "depth", "steps", "batch_size", "lr"], width=COUNT, depth=COUNT, steps=COUNT,
+            batch_size=COUNT, lr={"type": "number", "exclusiveMinimum": 0})),
+    reads=("intrinsic_dim",), table=True,
+    inputs=lambda params: {"curves": [paths.autoencoder_curves(d)
+                                      for d in params["figures"]["autoencoder_dim"]["runs"]]},
+    check=_autoencoder_references,
+    description="reconstruction error of auto-encoders against latent size beside the ID estimates (table, figure)"))
+
+
 def _cdsm_references(params: dict[str, Any], block: dict[str, Any]) -> str | None:
     for dataset in block["datasets"]:
         if params["datasets"].get(dataset, {}).get("kind") != "conditional_mixture":

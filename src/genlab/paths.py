@@ -59,6 +59,11 @@ def cdsm_curves(dataset: str) -> str:
     return f"results/analysis/cdsm/{dataset}.csv"
 
 
+def autoencoder_curves(dataset: str) -> str:
+    """Held-out reconstruction error against latent size on one dataset (the auto-encoder check)."""
+    return f"results/analysis/autoencoder_dim/{dataset}.csv"
+
+
 def cdsm_runs(dataset: str) -> str:
     return f"results/cdsm_runs/{dataset}"
 

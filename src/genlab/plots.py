@@ -379,6 +379,28 @@ def rae_spectra(results: list[tuple[str, dict]]):
     return fig
 
 
+def autoencoder_dim(curves: list[tuple[str, pd.DataFrame, dict]]):
+    """A panel per dataset: the auto-encoders' held-out error relative to the data's variance against latent
+    size (log scale), the knee circled, and vertical lines at the true dimension, our score-spectrum
+    estimate and the baselines MLE (m = 20) and local PCA, as in the paper's MNIST figure."""
+    fig, axes = plt.subplots(1, len(curves), figsize=(4.2 * len(curves), 3.6), squeeze=False)
+    marks = (("true", "black", ":"), ("ours", "red", "--"), ("MLE", "orange", "--"), ("lPCA", "blue", "--"))
+    for ax, (name, frame, result) in zip(axes[0], curves):
+        ax.plot(frame["latent_dim"], frame["relative_error"], "o-", color="tab:grey")
+        knee = frame[frame["knee"].astype(bool)]
+        ax.plot(knee["latent_dim"], knee["relative_error"], "o", ms=12, mfc="none", color="green",
+                label=f"knee: {int(knee['latent_dim'].iloc[0])}")
+        values = {"true": result["true_dim"], "ours": result.get("estimate"), **result["baselines"]}
+        for key, color, style in marks:
+            if values.get(key) is not None:
+                ax.axvline(values[key], color=color, linestyle=style, linewidth=1.2, label=f"{key}: {values[key]:.3g}")
+        ax.set(yscale="log", xlabel="latent dimension", ylabel="held-out error / data variance", title=name)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
 def multiscale(panels: list[tuple[str, np.ndarray]], speed: pd.DataFrame, speedup: pd.DataFrame, grid: int):
     """Chapter 4: a sample grid per model (titled), then seconds per 1000 samples of each design against the
     resolution (``speed``, log-log) and their ratio (``speedup``, genlab.tables.speedup_table)."""

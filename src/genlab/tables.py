@@ -237,6 +237,35 @@ def rae_table(metric_files: list[str | Path]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def autoencoder_dim_table(curves: list[str | Path], metric_files: list[str | Path]) -> pd.DataFrame:
+    """The auto-encoder check per dataset (``curves``: genlab.analysis.autoencoder_dim's CSVs in the order of
+    the datasets; ``metric_files``: the intrinsic_dim metrics of the score models drawn beside them): the
+    knee of the reconstruction error, the true dimension, our estimate and the baselines, and the relative
+    error at the latent size nearest each (the error there: how much of the data a latent of that size loses)."""
+    by_dataset = {}
+    for path in curves:
+        frame = pd.read_csv(path)
+        by_dataset[Path(path).stem] = frame
+    rows = []
+    for path in metric_files:
+        result = _read(Path(path))
+        dataset = result["experiment"].split("/")[0]
+        frame = by_dataset[dataset]
+        sizes, errors = frame["latent_dim"].to_numpy(), frame["relative_error"].to_numpy()
+
+        def error_at(dim: float | None) -> float | None:
+            return None if dim is None else float(errors[abs(sizes - dim).argmin()])
+
+        estimates = {"true": result["true_dim"], "ours": result.get("estimate"),
+                     "MLE": result["baselines"].get("MLE"), "lPCA": result["baselines"].get("lPCA")}
+        rows.append({"model": result["experiment"], "D": result["ambient_dim"],
+                     "knee": int(sizes[frame["knee"].astype(bool).to_numpy()][0]), **estimates,
+                     **{f"relative error at {name}": error_at(dim) for name, dim in estimates.items()},
+                     "latent sizes": " ".join(str(int(s)) for s in sizes),
+                     "seconds per auto-encoder": float(frame["seconds"].iloc[0])})
+    return pd.DataFrame(rows)
+
+
 def speedup_table(speed: pd.DataFrame) -> pd.DataFrame:
     """Per resolution: the uniform and the multi-scale design's seconds per 1000 samples and their ratio."""
     wide = speed.pivot_table(index="resolution", columns="family", values="seconds_per_1000").reset_index()
