@@ -146,23 +146,33 @@ def blobs(rng, n, k, size=8, width=1.0):
     return blob_images(centres, size, width)[:, None], {"intrinsic_dim": 2 * k}
 
 
-def gaussian_blob_images(stds: np.ndarray, centres: np.ndarray, size: int) -> np.ndarray:
+def gaussian_blob_images(stds: np.ndarray, centres: np.ndarray, size: int, scaling: str = "per_image") -> np.ndarray:
     """Images (n, size, size) of Gaussian bumps with stds (n, k) at pixel centres (k, 2), each of amplitude
-    1 / (sqrt(2 pi) std), summed and min-max scaled to [0, 1] per image."""
+    1 / (sqrt(2 pi) std), summed and min-max scaled to [0, 1] per image (``per_image``, the authors'), or
+    all divided by the largest pixel of the n images (``global``: a linear map, so the sums' smooth manifold
+    unchanged)."""
     grid = np.arange(size)
     amplitude = 1 / (np.sqrt(2 * np.pi) * stds)
     bumps_r = np.exp(-0.5 * ((grid - centres[:, 0:1]) / stds[..., None]) ** 2)  # (n, k, size)
     bumps_c = np.exp(-0.5 * ((grid - centres[:, 1:2]) / stds[..., None]) ** 2)
     x = np.einsum("nk,nkh,nkw->nhw", amplitude, bumps_r, bumps_c)
+    if scaling == "global":
+        return x / x.max()
     low, high = x.min(axis=(1, 2), keepdims=True), x.max(axis=(1, 2), keepdims=True)
     return (x - low) / (high - low)
 
 
-def gaussian_blobs(rng, n, k, size=32, std_range=(1.0, 5.0)):
+def gaussian_blobs(rng, n, k, size=32, std_range=(1.0, 5.0), scaling="per_image"):
     """The intrinsic-dimension paper's Gaussian blobs (GBATZOLIS/ID-diff, FixedGaussiansManifold): k bumps
     at distinct pixels fixed for the dataset, each image drawing every bump's std uniformly in std_range,
     summed and min-max scaled to [0, 1] (the authors' range: their data are not centred). The k stds are
-    the coordinates: a curved manifold of dimension k (tested: the Jacobian has full rank k)."""
+    the coordinates: a curved manifold of dimension k (tested: the Jacobian has full rank k). The per-image
+    scaling divides by the image's range, whose brightest pixel switches between bumps: the manifold has
+    creases there, and both the auto-encoder check and the score spectrum see one more dimension
+    (benchmarks/results/autoencoder_dim.md); ``scaling: global`` (one divisor for the whole set) gives the
+    smooth manifold of the sums for comparison."""
+    if scaling not in ("per_image", "global"):
+        raise ValueError(f"scaling {scaling!r}: use per_image (the authors') or global")
     if k > size * size:
         raise ValueError(f"{k} blobs at distinct pixels do not fit in a {size}x{size} image")
     low, high = std_range
@@ -170,7 +180,8 @@ def gaussian_blobs(rng, n, k, size=32, std_range=(1.0, 5.0)):
         raise ValueError(f"std_range {list(std_range)} must satisfy 0 < low <= high")
     centres = np.stack(np.divmod(rng.choice(size * size, k, replace=False), size), axis=1)
     stds = rng.uniform(low, high, size=(n, k))
-    return gaussian_blob_images(stds, centres, size)[:, None], {"intrinsic_dim": k, "blob_centres": centres.tolist()}
+    return (gaussian_blob_images(stds, centres, size, scaling)[:, None],
+            {"intrinsic_dim": k, "blob_centres": centres.tolist()})
 
 
 # Banana densities (score-based pullback geometry, Diepeveen, Batzolis et al. 2024): x = psi^-1(u) with
