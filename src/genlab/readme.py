@@ -37,6 +37,8 @@ GEODESIC_ROWS = ["banana_single", "banana_squeezed", "banana_river"]
 GEODESIC_FLOWS = ["pullback_plain", "pullback_anisotropic", "pullback_isometric", "pullback"]
 RAE_COLUMNS = ["ambient dim", "true dim", "epsilon", "RAE retained dim", "PCA retained dim", "RAE discarded share",
                "PCA discarded share", "RAE MSE at true dim", "PCA MSE at true dim"]
+AUTOENCODER_COLUMNS = ["D", "true", "knee", "ours", "MLE", "lPCA", "relative error at true", "relative error at ours",
+                       "relative error at MLE", "latent sizes"]
 CONDITIONAL_COLUMNS = ["PSNR (dB)", "SSIM", "consistency PSNR (dB)", "diversity (0-255)", "FID", "FID std (draws)",
                        "joint FID", "feature distance", "paper LPIPS", "class agreement", "NLL x given y (bits/dim)",
                        "s/1000 samples"]
@@ -165,9 +167,15 @@ def snapshot(root: str | Path = ".") -> dict[str, Any]:
     tables = [table for path in sorted((root / Path(paths.table("x", "json")).parent).glob("*.json"))
               if (table := _family_table(path, root)) is not None]
     analysis = {name: root / paths.analysis(name, "json")
-                for name in ("intrinsic_dim", "multiscale", "reconstructions", "pullback_geodesics", "rae")}
+                for name in ("intrinsic_dim", "autoencoder_dim", "multiscale", "reconstructions", "pullback_geodesics",
+                             "rae")}
     if analysis["intrinsic_dim"].exists():
         tables.append(_intrinsic_dim_table(analysis["intrinsic_dim"], root))
+    if analysis["autoencoder_dim"].exists():
+        tables.append(_rows_table(analysis["autoencoder_dim"], root, "The auto-encoder check: where the held-out "
+                                  "reconstruction error stops falling (the knee) against the true dimension, ours and "
+                                  "the baselines; errors relative to the data's variance", [], AUTOENCODER_COLUMNS,
+                                  "dataset/score model"))
     if analysis["multiscale"].exists():
         tables.append(_rows_table(analysis["multiscale"], root, "Multi-scale against uniform diffusion: sampling "
                                   "seconds and speed-up against image resolution (same U-Net design and NFE)",
