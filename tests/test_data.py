@@ -209,6 +209,15 @@ def test_gaussian_blobs_are_the_papers_k_dimensional_manifold():
         make_dataset("g", {**spec, "k": 101}, seed=0)
     with pytest.raises(ValueError, match="std_range"):
         make_dataset("g", {**spec, "std_range": [2.0, 1.0]}, seed=0)
+    # scaling global: the same sums divided by one number, so the same stds (same seed) min-max scaled per image
+    # give back the authors' images exactly, and the set's brightest pixel is 1
+    flat = make_dataset("g", {**spec, "scaling": "global"}, seed=0)
+    x_global = flat.x_train.reshape(50, -1).astype(np.float64)
+    assert abs(max(x_global.max(), flat.x_test.max()) - 1) < 1e-6 and x_global.max(1).min() < 0.9
+    low, high = x_global.min(1, keepdims=True), x_global.max(1, keepdims=True)
+    np.testing.assert_allclose((x_global - low) / (high - low), x, atol=1e-5)
+    with pytest.raises(ValueError, match="scaling"):
+        make_dataset("g", {**spec, "scaling": "none"}, seed=0)
 
 
 def test_blobs_are_a_2k_dimensional_image_manifold():
