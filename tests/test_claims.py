@@ -487,7 +487,9 @@ def test_readme_round_trip(tmp_path):
     titles = [table["title"] for table in snap["tables"]]
     assert titles[:3] == ["Generative families on digits", "Generative families on mnist28",
                           "Generative families on ring"]
-    assert len(titles) == 13  # digits, mnist28, ring, ID, CDSM, four conditional tasks, ScoreVAE, geodesics, RAE, claims
+    # digits, mnist28, ring, ID, the auto-encoder check, CDSM, four conditional tasks, ScoreVAE, geodesics, RAE, claims
+    assert len(titles) == 14
+    assert "| id_blobs/score_ve | 10 | 11 | 11 | 7.40 | 0.0100 | 0.200 |" in text  # true, knee, ours, MLE, errors
     assert "| mnist28/cdiffe_superres28 | 11.1 |" in text  # a conditional row, in the table file's order
     # values straight from the results, rounded to 3 significant digits
     assert "| diffusion_vp | 8.90 | 2.50 | 81 | 1.59 | 156 |" in text
