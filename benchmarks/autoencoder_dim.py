@@ -42,8 +42,9 @@ def _run(variant: dict) -> dict:
     started = time.perf_counter()
     if variant.get("one_at_a_time"):
         rows = [reconstruction_errors(x_train, x_test, [size], settings, seed)[0] for size in sizes]
+        knee = knee_of(sizes, [row["relative_error"] for row in rows])
         for row in rows:
-            row["knee"] = row["latent_dim"] == knee_of(sizes, [r["relative_error"] for r in rows])
+            row["knee"] = row["latent_dim"] == knee
     else:
         rows = reconstruction_errors(x_train, x_test, sizes, settings, seed)
     record = {"variant": variant["name"], "width": settings["width"], "steps": settings["steps"],

@@ -75,7 +75,6 @@ def reconstruction_errors(x_train: np.ndarray, x_test: np.ndarray, latent_sizes:
     data's variance (the error of reconstructing every point by the training mean), and the knee flag."""
     if sorted(set(latent_sizes)) != list(latent_sizes) or latent_sizes[0] < 1:
         raise ConfigError(f"latent_sizes {latent_sizes}: give distinct positive sizes in increasing order")
-    torch.manual_seed(seed)
     x_train = torch.as_tensor(x_train.reshape(len(x_train), -1), dtype=torch.float32)
     x_test = torch.as_tensor(x_test.reshape(len(x_test), -1), dtype=torch.float32)
     model = AutoEncoders(x_train.shape[1], latent_sizes, settings["width"], settings["depth"], seed)
