@@ -56,7 +56,9 @@ def test_scores_in_chunks_give_the_same_spectra(monkeypatch):
     mixture, sde = near_subspace(3, 12), VESDE(sigma_min=1e-4, sigma_max=10.0)
     points = mixture.sample(3, torch.Generator().manual_seed(1))
     whole = estimate_intrinsic_dimension(analytic_score_fn(mixture, sde), sde, points, 0.4)
-    monkeypatch.setattr(intrinsic_dim, "CHUNK", 7)  # 48 perturbations in 7 calls, the last one short
+    assert intrinsic_dim.rows_per_call(points[0]) >= 48  # one call for the whole draw
+    monkeypatch.setitem(intrinsic_dim.ELEMENTS_PER_CALL, "cpu", 7 * 12)  # 48 perturbations in 7 calls, the last short
+    assert intrinsic_dim.rows_per_call(points[0]) == 7
     chunked = estimate_intrinsic_dimension(analytic_score_fn(mixture, sde), sde, points, 0.4)
     torch.testing.assert_close(chunked["spectra"], whole["spectra"])
     assert chunked["estimates"].tolist() == whole["estimates"].tolist() == [3, 3, 3]
@@ -149,14 +151,18 @@ def test_union_gets_each_components_dimension_per_point_through_the_metric_and_t
 def test_per_class_estimates_of_labelled_data_through_the_metric_and_table(tmp_path):
     """Labelled data whose classes lie near a 2- and a 6-dimensional subspace (classes 3 and 7, the
     per-digit estimates of the paper's MNIST): with the analytic score and by_label, each class's median is
-    its own dimension, and the table adds a row per class after the whole set's, with no truth."""
+    its own dimension, and the table adds a row per class after the whole set's, with no truth. The held-out
+    points are 8 of class 3, then 8 of class 7: per class, 10 points are 5 of each, not the first 10."""
     import json
 
-    from genlab.evaluation.geometry import intrinsic_dimension
+    from genlab.evaluation.geometry import balanced_indices, intrinsic_dimension
     from genlab.tables import intrinsic_dim_table
-    data, model, t0 = near_two_subspaces(1, 5, [3, 7], {"intrinsic_dim": None})
+    data, model, t0 = near_two_subspaces(1, 8, [3, 7], {"intrinsic_dim": None})
     settings = {"t0": t0, "n_points": 10, "baseline_points": 10, "baselines": ["lPCA"]}
-    assert "by_label" not in intrinsic_dimension(model, data, settings, seed=0)  # asked for only
+    whole = intrinsic_dimension(model, data, settings, seed=0)
+    assert "by_label" not in whole and whole["histogram"] == {"2": 8, "6": 2}  # asked for only; the first 10
+    assert balanced_indices(data.y_test, 10).tolist() == [0, 1, 2, 3, 4, 8, 9, 10, 11, 12]
+    assert balanced_indices([0, 1, 1, 1], 4).tolist() == [0, 1, 2]  # a rarer class gives what it has
     result = intrinsic_dimension(model, data, {**settings, "by_label": True}, seed=0)
     assert result["by_label"] == {"3": {"points": 5, "median": 2, "histogram": {"2": 5}},
                                   "7": {"points": 5, "median": 6, "histogram": {"6": 5}}}
@@ -166,6 +172,9 @@ def test_per_class_estimates_of_labelled_data_through_the_metric_and_table(tmp_p
     assert list(table.index) == ["digits", "digits (class 3)", "digits (class 7)", "mean absolute error"]
     assert table.loc["digits (class 3)", "ours"] == 2 and table.loc["digits (class 7)", "ours"] == 6
     assert table.loc["digits", "ours"] == result["estimate"] and np.isnan(table.loc["digits (class 3)", "lPCA"])
+    from genlab import plots  # the figure draws a bar per class at its median
+    ax = plots.intrinsic_dim_spectra([("digits", result)]).axes[0]
+    assert [bar.get_height() for bar in ax.containers[0]] == [2, 6]
 
 
 def test_spectrum_gap_rule():

@@ -216,11 +216,15 @@ def training_curves(logs: pd.DataFrame, columns: int = 6):
 def intrinsic_dim_spectra(results: list[tuple[str, dict]]):
     """Per dataset, the mean normalised singular values of the score matrices (descending): the normal
     space is the block of large values; the dashed line marks where the true dimension puts the gap,
-    the dotted one where our estimate put it."""
+    the dotted one where our estimate put it. Labelled data (the paper's per-digit MNIST): each class's
+    estimate as a bar instead."""
     fig, axes = plt.subplots(1, len(results), figsize=(3.4 * len(results), 3.2), squeeze=False)
     for ax, (label, result) in zip(axes[0], results):
         if "by_component" in result:  # a union of manifolds: the per-point estimates, by the point's manifold
             _union_histogram(ax, label, result["by_component"], result.get("baselines", {}).get("MLE"))
+            continue
+        if "by_label" in result:
+            _class_bars(ax, label, result)
             continue
         spectrum = np.asarray(result["mean_spectrum"])
         ax.semilogy(np.arange(1, len(spectrum) + 1), spectrum, marker=".", markersize=3)
@@ -234,6 +238,21 @@ def intrinsic_dim_spectra(results: list[tuple[str, dict]]):
     axes[0][0].set_ylabel("normalised singular value")
     fig.tight_layout()
     return fig
+
+
+def _class_bars(ax, label: str, result: dict) -> None:
+    """Per class, the median of its points' estimates (the paper's per-digit bars), with the whole set's
+    estimate and the global baselines MLE and local PCA as lines."""
+    classes = list(result["by_label"])
+    ax.bar(range(len(classes)), [result["by_label"][c]["median"] or 0 for c in classes], color="tab:blue")
+    ax.set_xticks(range(len(classes)), classes)
+    ax.axhline(result["estimate"], color="red", linestyle=":", label=f"all classes: {result['estimate']}")
+    for name, style in (("MLE", "--"), ("lPCA", "-.")):
+        value = result.get("baselines", {}).get(name)
+        if value is not None:
+            ax.axhline(value, color="black", linestyle=style, linewidth=0.8, label=f"{name}: {value:.0f}")
+    ax.set(xlabel="class", ylabel="estimated dimension (median)", title=f"{label} (D = {result['ambient_dim']})")
+    ax.legend(fontsize=7)
 
 
 def _union_histogram(ax, label: str, by_component: dict[str, dict], global_mle: float | None) -> None:

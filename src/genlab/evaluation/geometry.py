@@ -18,13 +18,18 @@ def intrinsic_dimension(model: Family | None, dataset: Dataset, settings: dict[s
     """Intrinsic dimension of the data manifold (Stanczuk, Batzolis et al. 2024) from a trained score
     model's spectrum at held-out points, beside the scikit-dimension baselines on the training points and
     the ground truth when the dataset knows it. Without a model, the baselines alone."""
+    import numpy as np
     import torch
     from genlab.methods.intrinsic_dim import estimate_intrinsic_dimension
     from genlab.metrics.id_baselines import run_baselines
     truth = dataset.meta.get("intrinsic_dim")
     result: dict[str, Any] = {"true_dim": truth, "ambient_dim": dataset.dim}
     if model is not None:
-        x = torch.as_tensor(dataset.x_test[: settings["n_points"]]).to(model.device)
+        per_class = bool(settings.get("by_label")) and dataset.y_test is not None \
+            and not dataset.meta.get("component_dims")
+        chosen = (balanced_indices(dataset.y_test, settings["n_points"]) if per_class
+                  else np.arange(min(settings["n_points"], len(dataset.x_test))))
+        x = torch.as_tensor(dataset.x_test[chosen]).to(model.device)
         estimate = estimate_intrinsic_dimension(model.score, model.sde, x, settings["t0"],
                                                 settings.get("n_perturbations"), seed,
                                                 settings.get("skip_first_gap", False))
@@ -33,14 +38,25 @@ def intrinsic_dimension(model: Family | None, dataset: Dataset, settings: dict[s
                       # the mean spectrum normalised by its largest value: the figure's curve
                       mean_spectrum=(spectra / spectra[:, :1]).mean(0).tolist())
         if dataset.meta.get("component_dims"):  # a union of manifolds: each point against its own one's dimension
-            result["by_component"] = _by_label(estimate["estimates"], dataset.y_test[: settings["n_points"]],
+            result["by_component"] = _by_label(estimate["estimates"], dataset.y_test[chosen],
                                                dict(enumerate(dataset.meta["component_dims"])))
-        elif settings.get("by_label") and dataset.y_test is not None:  # per class (the paper's per-digit MNIST)
-            labels = dataset.y_test[: settings["n_points"]]
+        elif per_class:  # the paper's per-digit MNIST
+            labels = dataset.y_test[chosen]
             result["by_label"] = _by_label(estimate["estimates"], labels, {c: c for c in sorted(set(labels.tolist()))})
     x_train = dataset.x_train[: settings["baseline_points"]]
     result["baselines"] = run_baselines(x_train, settings["baselines"], seed)
     return result
+
+
+def balanced_indices(labels, n_points: int):
+    """The first n_points // classes held-out points of each class (all of a rarer class), in test order:
+    per-class medians from equal counts, where the first n_points of a shuffled split can hold a class twice
+    or not at all (2 sevens among the 28x28 digits' first 100)."""
+    import numpy as np
+    labels = np.asarray(labels)
+    classes = np.unique(labels)
+    each = max(1, n_points // len(classes))
+    return np.sort(np.concatenate([np.flatnonzero(labels == c)[:each] for c in classes]))
 
 
 def _by_label(estimates: torch.Tensor, labels, names: dict[int, Any]) -> dict[str, dict[str, Any]]:
