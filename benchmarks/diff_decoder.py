@@ -45,14 +45,18 @@ def final_kl(run_dir: Path) -> float | None:
     return float(rows[-1]["kl"]) * DIM if rows and "kl" in rows[-1] else None
 
 
-def train_and_evaluate(params: dict, params_file: Path, name: str, root: Path, scratch: Path) -> dict:
-    """`genlab train` then `genlab evaluate --metric reconstruction` of one block, as the pipeline's jobs run."""
+def train_and_evaluate(params: dict, params_file: Path, name: str, root: Path, scratch: Path,
+                       pretrained: Path | None = None) -> dict:
+    """`genlab train` then `genlab evaluate --metric reconstruction` of one block, as the pipeline's jobs run
+    (``pretrained``: the checkpoint a ScoreVAE block starts from, passed to the blocks that name one)."""
     genlab = [sys.executable, "-m", "genlab.cli"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # as Snakemake runs a job of one thread
     data, run_dir = root / f"data/processed/{DATASET}.npz", scratch / name
     started = time.perf_counter()
     subprocess.run([*genlab, "train", "--params", str(params_file), "--dataset", DATASET, "--model", name,
-                    "--data", str(data), "--run-dir", str(run_dir), "--no-progress"], check=True, env=env)
+                    "--data", str(data), "--run-dir", str(run_dir), "--no-progress",
+                    *(["--pretrained", str(pretrained)] if pretrained and "pretrained" in params["models"][name]
+                      else [])], check=True, env=env)
     train_s = time.perf_counter() - started
     started = time.perf_counter()
     out = run_dir / "reconstruction.json"

@@ -43,3 +43,34 @@ def test_evaluate_with_nothing_to_do_is_refused(tmp_path, capsys):
     assert cli.main(["evaluate", "--params", str(params_path), "--dataset", "ring", "--model", "gaussian",
                      "--data", "x.npz", "--checkpoint", "c.pt"]) == 2
     assert "nothing to evaluate: give --metric" in capsys.readouterr().err
+
+
+def test_cpu_sized_network_calls_give_the_rows_one_call_gives(monkeypatch):
+    """Sampling's large batches go through the network in cache-sized calls on a CPU (genlab.batching): a
+    conditional U-Net's outputs for 7 rows in calls of 3 (the per-row time and the image condition cut alike)
+    are those of one call, and a call where gradients flow is never cut."""
+    import torch
+
+    from genlab import batching
+    from genlab.families import make_model
+    params = yaml.safe_load(open("params/default.yaml"))
+    data = make_dataset("digits", params["datasets"]["digits"], 0)
+    block = {**params["models"]["cde_superres"], "network": {"kind": "unet", "channels": 8, "channel_mults": [1, 2],
+                                                              "blocks_per_level": 1, "embedding": 16,
+                                                              "attention": False}}
+    model = make_model(block, data.example_shape, data.meta).eval()
+    g = torch.Generator().manual_seed(0)
+    x, y, t = torch.randn(7, 1, 8, 8, generator=g), torch.randn(7, 1, 8, 8, generator=g), torch.rand(7, generator=g)
+    calls = []
+    network = model.network.forward
+    monkeypatch.setattr(model.network, "forward", lambda *args: calls.append(len(args[0])) or network(*args))
+    with torch.no_grad():
+        whole = model.eps(x, t, y)
+        monkeypatch.setitem(batching.ELEMENTS_PER_CALL, "cpu", 3 * 64)
+        cut = model.eps(x, t, y)
+    assert calls == [7, 3, 3, 1]
+    # a smaller batch may take another convolution algorithm: equal to float32's last few bits (the default
+    # run's 28x28 draws and FIDs came out bitwise equal, docs/design.md)
+    torch.testing.assert_close(cut, whole, rtol=1e-5, atol=1e-5)
+    model.eps(x, t, y)  # gradients on: one call
+    assert calls[-1] == 7

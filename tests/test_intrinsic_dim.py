@@ -52,13 +52,14 @@ def test_time_of_std_inverts_each_sdes_kernel():
 def test_scores_in_chunks_give_the_same_spectra(monkeypatch):
     """The network sees the perturbations in chunks (a U-Net's memory on MNIST's 4 D = 3136): the same noise
     draw and the same spectra as in one call."""
-    from genlab.methods import intrinsic_dim
+    from genlab import batching
+    from genlab.methods.intrinsic_dim import rows_per_call
     mixture, sde = near_subspace(3, 12), VESDE(sigma_min=1e-4, sigma_max=10.0)
     points = mixture.sample(3, torch.Generator().manual_seed(1))
     whole = estimate_intrinsic_dimension(analytic_score_fn(mixture, sde), sde, points, 0.4)
-    assert intrinsic_dim.rows_per_call(points[0]) >= 48  # one call for the whole draw
-    monkeypatch.setitem(intrinsic_dim.ELEMENTS_PER_CALL, "cpu", 7 * 12)  # 48 perturbations in 7 calls, the last short
-    assert intrinsic_dim.rows_per_call(points[0]) == 7
+    assert rows_per_call(points[0]) >= 48  # one call for the whole draw
+    monkeypatch.setitem(batching.ELEMENTS_PER_CALL, "cpu", 7 * 12)  # 48 perturbations in 7 calls, the last short
+    assert rows_per_call(points[0]) == 7
     chunked = estimate_intrinsic_dimension(analytic_score_fn(mixture, sde), sde, points, 0.4)
     torch.testing.assert_close(chunked["spectra"], whole["spectra"])
     assert chunked["estimates"].tolist() == whole["estimates"].tolist() == [3, 3, 3]

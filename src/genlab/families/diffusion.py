@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from genlab.batching import in_cpu_sized_calls
 from genlab.diffusion.likelihood import ode_log_likelihood
 from genlab.diffusion.losses import TimeSampler, dsm_loss
 from genlab.diffusion.samplers import SAMPLERS
@@ -39,7 +40,8 @@ class DiffusionModel(Family):
     def eps(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         alpha, sigma = self.sde.marginal_coefficients(t)
         scale = _bcast(torch.rsqrt(alpha**2 + sigma**2), x)
-        return self.network(x * scale, self.sde.noise_level(t), cond)
+        # sampling's large batches in cache-sized calls on a CPU (the same numbers; genlab.batching)
+        return in_cpu_sized_calls(self.network, x * scale, self.sde.noise_level(t), cond)
 
     def score(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         """s(x, t) = -eps(x, t) / sigma(t); counts one network evaluation."""

