@@ -244,7 +244,9 @@ def _class_bars(ax, label: str, result: dict) -> None:
     """Per class, the median of its points' estimates (the paper's per-digit bars), with the whole set's
     estimate and the global baselines MLE and local PCA as lines."""
     classes = list(result["by_label"])
-    ax.bar(range(len(classes)), [result["by_label"][c]["median"] or 0 for c in classes], color="tab:blue")
+    medians = [result["by_label"][c]["median"] or 0 for c in classes]
+    ax.bar(range(len(classes)), medians, color="tab:blue")
+    ax.set_ylim(0, 1.4 * max(medians + [result["estimate"]]))  # room for the legend above the bars
     ax.set_xticks(range(len(classes)), classes)
     ax.axhline(result["estimate"], color="red", linestyle=":", label=f"all classes: {result['estimate']}")
     for name, style in (("MLE", "--"), ("lPCA", "-.")):
