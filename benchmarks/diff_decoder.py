@@ -45,17 +45,17 @@ def final_kl(run_dir: Path) -> float | None:
     return float(rows[-1]["kl"]) * DIM if rows and "kl" in rows[-1] else None
 
 
-def train_and_evaluate(params: dict, params_file: Path, name: str, root: Path, scratch: Path,
-                       pretrained: Path | None = None) -> dict:
+def train_and_evaluate(params: dict, params_file: Path, name: str, root: Path, scratch: Path) -> dict:
     """`genlab train` then `genlab evaluate --metric reconstruction` of one block, as the pipeline's jobs run
-    (``pretrained``: the checkpoint a ScoreVAE block starts from, passed to the blocks that name one)."""
+    (a block that names a `pretrained` model, ScoreVAE, starts from that model's checkpoint in the root run)."""
     genlab = [sys.executable, "-m", "genlab.cli"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # as Snakemake runs a job of one thread
     data, run_dir = root / f"data/processed/{DATASET}.npz", scratch / name
+    pretrained = params["models"][name].get("pretrained")
     started = time.perf_counter()
     subprocess.run([*genlab, "train", "--params", str(params_file), "--dataset", DATASET, "--model", name,
                     "--data", str(data), "--run-dir", str(run_dir), "--no-progress",
-                    *(["--pretrained", str(pretrained)] if pretrained and "pretrained" in params["models"][name]
+                    *(["--pretrained", str(root / f"results/{DATASET}/{pretrained}/checkpoint.pt")] if pretrained
                       else [])], check=True, env=env)
     train_s = time.perf_counter() - started
     started = time.perf_counter()
@@ -68,6 +68,28 @@ def train_and_evaluate(params: dict, params_file: Path, name: str, root: Path, s
     return {"model": name, "beta": block["beta"], "steps": block["training"]["steps"],
             **json.loads(out.read_text()), "KL per example (nats)": final_kl(run_dir), "train s": round(train_s, 1),
             "evaluate s": round(time.perf_counter() - started, 1)}
+
+
+def train_and_evaluate_all(params: dict, names: list[str], root: Path, jobs: int) -> list[dict]:
+    """train_and_evaluate of each block in ``names`` (experiments of ``params``), ``jobs`` at a time, in
+    a scratch folder; their rows in the order of ``names``."""
+    with tempfile.TemporaryDirectory() as scratch:
+        params_file = Path(scratch) / "params.yaml"
+        params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+        with ThreadPoolExecutor(jobs) as pool:  # each run is its own process (one thread)
+            return list(pool.map(lambda name: train_and_evaluate(params, params_file, name, root, Path(scratch)),
+                                 names))
+
+
+def write_report(header: list[str], table: list[list], preamble: str, out: str | None) -> None:
+    """Print ``preamble`` and the table (floats to 4 digits), and write them as <out>.md, the raw rows as
+    <out>.csv."""
+    fmt = [[f"{v:.4g}" if isinstance(v, float) else ("" if v is None else str(v)) for v in line] for line in table]
+    text = preamble + markdown_table(header, fmt) + "\n"
+    print(text)
+    if out:
+        write_csv(f"{out}.csv", [dict(zip(header, line)) for line in table])
+        write_text(f"{out}.md", text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,12 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.steps:
             params["models"][name]["training"]["steps"] = args.steps
         params["experiments"].append({"dataset": DATASET, "model": name, "metrics": ["reconstruction"]})
-    with tempfile.TemporaryDirectory() as scratch:
-        params_file = Path(scratch) / "params.yaml"
-        params_file.write_text(yaml.safe_dump(params, sort_keys=False))
-        with ThreadPoolExecutor(args.jobs) as pool:  # each run is its own process (one thread)
-            rows = list(pool.map(lambda name: train_and_evaluate(params, params_file, name, root, Path(scratch)),
-                                 args.models))
+    rows = train_and_evaluate_all(params, args.models, root, args.jobs)
     for name in COMPARED:
         result = json.loads((root / f"results/{DATASET}/{name}/reconstruction.json").read_text())
         block = params["models"][name]
@@ -100,17 +117,12 @@ def main(argv: list[str] | None = None) -> int:
     header = ["model", "beta", "steps", *COLUMNS.values(), "KL per example (nats)", "train s", "evaluate s"]
     table = [[row["model"], row["beta"], row["steps"], *(row.get(key) for key in COLUMNS),
               row["KL per example (nats)"], row["train s"], row["evaluate s"]] for row in rows]
-    fmt = [[f"{v:.4g}" if isinstance(v, float) else ("" if v is None else str(v)) for v in line] for line in table]
     command = " ".join(["python benchmarks/diff_decoder.py", *(sys.argv[1:] if argv is None else argv)])
-    text = (f"# DiffDecoder against ScoreVAE on the {DATASET} (benchmarks/diff_decoder.py)\n\n`{command}`: the "
-            "DiffDecoder blocks trained and evaluated by `genlab train` / `genlab evaluate --metric reconstruction` "
-            "(one thread each), beside the default run's ScoreVAE and VAE at the same beta and latent size (their "
-            "own reconstruction.json). Latent probe accuracy: a linear classifier on the encoder means (chance "
-            "0.1); KL per example: the training log's last value.\n\n" + markdown_table(header, fmt) + "\n")
-    print(text)
-    if args.out:
-        write_csv(f"{args.out}.csv", [dict(zip(header, line)) for line in table])
-        write_text(f"{args.out}.md", text)
+    write_report(header, table, f"# DiffDecoder against ScoreVAE on the {DATASET} (benchmarks/diff_decoder.py)\n\n"
+                 f"`{command}`: the DiffDecoder blocks trained and evaluated by `genlab train` / `genlab evaluate "
+                 "--metric reconstruction` (one thread each), beside the default run's ScoreVAE and VAE at the same "
+                 "beta and latent size (their own reconstruction.json). Latent probe accuracy: a linear classifier on "
+                 "the encoder means (chance 0.1); KL per example: the training log's last value.\n\n", args.out)
     return 0
 
 

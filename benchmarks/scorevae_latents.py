@@ -17,8 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import yaml
@@ -27,9 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from diff_decoder import COLUMNS, DATASET, train_and_evaluate  # noqa: E402
-from genlab.io import write_csv, write_text  # noqa: E402
-from genlab.jobcosts import markdown_table  # noqa: E402
+from diff_decoder import COLUMNS, DATASET, train_and_evaluate_all, write_report  # noqa: E402
 
 MODELS = ("vae_scorevae_beta", "score_vae")  # the default run's pair at one beta
 
@@ -61,13 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             params["experiments"].append({"dataset": DATASET, "model": variant(name, latent_dim),
                                           "metrics": ["reconstruction"]})
             names.append(variant(name, latent_dim))
-    pretrained = root / f"results/{DATASET}/{params['models']['score_vae']['pretrained']}/checkpoint.pt"
-    with tempfile.TemporaryDirectory() as scratch:
-        params_file = Path(scratch) / "params.yaml"
-        params_file.write_text(yaml.safe_dump(params, sort_keys=False))
-        with ThreadPoolExecutor(args.jobs) as pool:  # each run is its own process (one thread)
-            rows = list(pool.map(lambda name: train_and_evaluate(params, params_file, name, root, Path(scratch),
-                                                                   pretrained=pretrained), names))
+    rows = train_and_evaluate_all(params, names, root, args.jobs)
     for row in rows:
         row["latent"] = params["models"][row["model"]]["latent_dim"]
         row["model"] = row["model"].rsplit("_latent", 1)[0]
@@ -79,21 +69,16 @@ def main(argv: list[str] | None = None) -> int:
     header = ["latent", "model", "steps", *COLUMNS.values(), "train s"]
     table = [[row["latent"], row["model"], row["steps"], *(row.get(key) for key in COLUMNS), row["train s"]]
              for row in rows]
-    fmt = [[f"{v:.4g}" if isinstance(v, float) else ("" if v is None else str(v)) for v in line] for line in table]
     command = " ".join(["python benchmarks/scorevae_latents.py", *(sys.argv[1:] if argv is None else argv)])
-    text = (f"# ScoreVAE against the same-beta VAE across latent sizes on the {DATASET} "
-            "(benchmarks/scorevae_latents.py)\n\n"
-            f"`{command}`: the default's vae_scorevae_beta and score_vae blocks (beta "
-            f"{params['models']['score_vae']['beta']:g}) with only latent_dim changed, trained and evaluated by "
-            "`genlab train` / `genlab evaluate --metric reconstruction` (one thread each); the latent-"
-            f"{default_dim} rows are the default run's own. Feature distance: LPIPS' recipe on the digits' feature "
-            "net (lower is closer); high-frequency ratio: the reconstructions' spectral energy above 1/4 cycle "
-            "per pixel over the originals' (1 = as sharp); latent probe: a linear classifier on the encoder means "
-            "(chance 0.1).\n\n" + markdown_table(header, fmt) + "\n")
-    print(text)
-    if args.out:
-        write_csv(f"{args.out}.csv", [dict(zip(header, line)) for line in table])
-        write_text(f"{args.out}.md", text)
+    write_report(header, table, f"# ScoreVAE against the same-beta VAE across latent sizes on the {DATASET} "
+                 "(benchmarks/scorevae_latents.py)\n\n"
+                 f"`{command}`: the default's vae_scorevae_beta and score_vae blocks (beta "
+                 f"{params['models']['score_vae']['beta']:g}) with only latent_dim changed, trained and evaluated by "
+                 "`genlab train` / `genlab evaluate --metric reconstruction` (one thread each); the latent-"
+                 f"{default_dim} rows are the default run's own. Feature distance: LPIPS' recipe on the digits' "
+                 "feature net (lower is closer); high-frequency ratio: the reconstructions' spectral energy above 1/4 "
+                 "cycle per pixel over the originals' (1 = as sharp); latent probe: a linear classifier on the encoder "
+                 "means (chance 0.1).\n\n", args.out)
     return 0
 
 

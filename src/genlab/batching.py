@@ -19,15 +19,10 @@ def rows_per_call(example: torch.Tensor) -> int:
     return max(1, ELEMENTS_PER_CALL.get(example.device.type, ELEMENTS_PER_CALL["cpu"]) // max(1, example.numel()))
 
 
-def in_cpu_sized_calls(fn: Callable[..., torch.Tensor], x: torch.Tensor, *args) -> torch.Tensor:
-    """fn(x, *args) for a network that treats each row alone, on a CPU without gradients in calls of
-    rows_per_call rows (the arguments with a row per x row cut alike, the others passed whole); on a GPU,
-    or where gradients flow (training, the likelihood's trace), one call. The networks here have no batch
-    statistics at evaluation, so the rows come out the same either way, to float32's last bits (a smaller
-    batch may take another convolution algorithm; the default run's 28x28 draws and FIDs came out bitwise
-    equal)."""
-    rows = rows_per_call(x[0])
-    if x.device.type != "cpu" or torch.is_grad_enabled() or len(x) <= rows:
+def in_calls_of(rows: int, fn: Callable[..., torch.Tensor], x: torch.Tensor, *args) -> torch.Tensor:
+    """fn(x, *args) in calls of ``rows`` rows of x, the arguments with a row per x row cut alike and the
+    others passed whole; the outputs concatenated."""
+    if len(x) <= rows:
         return fn(x, *args)
 
     def cut(arg, start: int):
@@ -35,3 +30,14 @@ def in_cpu_sized_calls(fn: Callable[..., torch.Tensor], x: torch.Tensor, *args) 
         return arg[start:start + rows] if per_row else arg
 
     return torch.cat([fn(x[i:i + rows], *(cut(arg, i) for arg in args)) for i in range(0, len(x), rows)])
+
+
+def in_cpu_sized_calls(fn: Callable[..., torch.Tensor], x: torch.Tensor, *args) -> torch.Tensor:
+    """fn(x, *args) for a network that treats each row alone, on a CPU without gradients in calls of
+    rows_per_call rows (in_calls_of); on a GPU, or where gradients flow (training, the likelihood's trace),
+    one call. The networks here have no batch statistics at evaluation, so the rows come out the same either
+    way, to float32's last bits (a smaller batch may take another convolution algorithm; the default run's
+    28x28 draws and FIDs came out bitwise equal)."""
+    if x.device.type != "cpu" or torch.is_grad_enabled():
+        return fn(x, *args)
+    return in_calls_of(rows_per_call(x[0]), fn, x, *args)

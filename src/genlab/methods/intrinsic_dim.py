@@ -12,7 +12,7 @@ from typing import Callable
 
 import torch
 
-from genlab.batching import rows_per_call
+from genlab.batching import in_calls_of, rows_per_call
 from genlab.diffusion.sde import SDE
 
 ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -25,9 +25,8 @@ def score_spectrum(score_fn: ScoreFn, sde: SDE, x0: torch.Tensor, t0: float, n_p
     t = torch.full((n_perturbations,), t0, dtype=x0.dtype, device=x0.device)
     noise = torch.randn((n_perturbations, *x0.shape), generator=generator, dtype=x0.dtype, device=x0.device)
     x_t = sde.perturb(x0.expand(n_perturbations, *x0.shape), t, noise)
-    chunk = rows_per_call(x0)  # bounds a U-Net's activations at 4 D = 3136 scores (MNIST); D <= 100: one call
-    scores = torch.cat([score_fn(x_t[i:i + chunk], t[i:i + chunk])
-                        for i in range(0, n_perturbations, chunk)]).flatten(1)
+    # on every device: bounds a U-Net's activations at 4 D = 3136 scores (MNIST); D <= 100: one call
+    scores = in_calls_of(rows_per_call(x0), score_fn, x_t, t).flatten(1)
     return torch.linalg.svdvals(scores - scores.mean(0))
 
 
