@@ -18,12 +18,12 @@ from genlab.nn.invertible import AffineInjector, standard_normal_log_prob
 META = {"name": "digits", "classes": 10, "bin_width": 2 / 16}  # 17 grey levels in [-1, 1], as digits
 
 
-def perturbed_model(design: str, condition: dict, shape=(1, 8, 8), scales: int = 3) -> CAFlow:
+def perturbed_model(design: str, condition: dict, shape=(1, 8, 8), scales: int = 3, norm: bool = False) -> CAFlow:
     """A float64 model whose every layer is away from the identity (the zero-started conditioner outputs too),
-    with ActNorm initialised on a batch."""
+    with ActNorm initialised on a batch; ``norm``: group normalisation in the conditioners."""
     torch.manual_seed(0)
     model = CAFlow(shape, condition, META, design=design, scales=scales, depth=2, condition_depth=2, hidden=8,
-                   condition_hidden=8).double()
+                   condition_hidden=8, conditioner_norm=norm).double()
     x = torch.rand(32, *shape, dtype=torch.float64) * 2 - 1
     model.initialize(x)
     with torch.no_grad():
@@ -40,12 +40,14 @@ def z_of(model: CAFlow, x: torch.Tensor, y: torch.Tensor) -> list[list[torch.Ten
     return model.to_prior(x, model.condition_flow(y)[0])[0]
 
 
-@pytest.mark.parametrize("design", ["caflow", "same_scale", "cinn"])
+@pytest.mark.parametrize("design,norm", [("caflow", False), ("same_scale", False), ("cinn", False),
+                                         ("caflow", True), ("cinn", True)])
 @pytest.mark.parametrize("condition", [{"kind": "superres", "factor": 2}, {"kind": "inpaint", "coverage": 0.25}])
-def test_conditional_log_likelihood_is_the_change_of_variables(design, condition):
+def test_conditional_log_likelihood_is_the_change_of_variables(design, norm, condition):
     """log p(x | y) = log N(z(x; y)) + log|det dz/dx| with the Jacobian of x -> z computed by autograd, one
-    example at a time (64 x 64 on 8x8 images, 3 scales)."""
-    model = perturbed_model(design, condition)
+    example at a time (64 x 64 on 8x8 images, 3 scales); with the conditioners' group normalisation too (it
+    acts on each example alone, so the couplings stay triangular)."""
+    model = perturbed_model(design, condition, norm=norm)
     model._encode_condition = lambda y, generator=None: model.condition_flow(y)  # y's noise: not x's Jacobian
     x = images(3)
     y = model.condition(x, None, torch.Generator().manual_seed(2))
@@ -62,9 +64,10 @@ def test_conditional_log_likelihood_is_the_change_of_variables(design, condition
     assert abs(float(torch.linalg.slogdet(jacobian)[1])) > 1.0
 
 
-@pytest.mark.parametrize("design", ["caflow", "same_scale", "cinn"])
-def test_the_flows_invert(design):
-    model = perturbed_model(design, {"kind": "edges"})
+@pytest.mark.parametrize("design,norm", [("caflow", False), ("same_scale", False), ("cinn", False),
+                                         ("caflow", True)])
+def test_the_flows_invert(design, norm):
+    model = perturbed_model(design, {"kind": "edges"}, norm=norm)
     x = images(16)
     y = model.condition(x, None)
     condition_latents, _ = model.condition_flow(y)

@@ -30,6 +30,11 @@ conditions, which lie on a subspace (a nearest-upsampled image repeats each pixe
 two values), and the lambda term diverged at once (inf at the second step at 32x32, 4x super-resolution). The
 conditional likelihood is then that of x given the dequantised y.
 
+``conditioner_norm: true`` puts group normalisation inside every coupling's and injector's conditioner
+(genlab.nn.invertible.conv_net), as OpenAI Glow puts ActNorm there; the authors' nets have none. Their sizes
+(4 scales, depths 16/8) overflow without it on the 32x32 digits within 30 steps, on a CPU and on an H100
+(benchmarks/results/caflow_gpu.md); the default run's small flows train without it.
+
 Both flows start with the authors' logit transform of the dequantised image (genlab.nn.invertible.LogitTransform).
 
 The condition is a task of genlab.data.tasks (the same definitions as the CDSM estimators of chapter 4); image
@@ -56,14 +61,15 @@ class MultiscaleFlow(nn.Module):
     off as that scale's latent (the coarsest scale keeps all its channels)."""
 
     def __init__(self, channels: int, scales: int, depth: int, hidden: int, bin_width: float,
-                 condition_channels: list[int] | None = None):
+                 condition_channels: list[int] | None = None, norm: bool = False):
         super().__init__()
         self.scales = scales
         self.logit = LogitTransform(bin_width)
         # with condition_channels (design cinn): scale i's couplings see a condition feature map of its size
         self.stages = nn.ModuleList(
-            FlowStage(4 * channels * 2 ** i, depth, hidden, condition_channels[i], injector=False)
-            if condition_channels else FlowStage(4 * channels * 2 ** i, depth, hidden) for i in range(scales))
+            FlowStage(4 * channels * 2 ** i, depth, hidden, condition_channels[i], injector=False, norm=norm)
+            if condition_channels else FlowStage(4 * channels * 2 ** i, depth, hidden, norm=norm)
+            for i in range(scales))
 
     def forward(self, x: torch.Tensor, features: list[torch.Tensor] | None = None
                 ) -> tuple[list[torch.Tensor], torch.Tensor]:
@@ -98,17 +104,19 @@ class ConditionalScaleFlows(nn.Module):
     caflow g_S at each coarser scale j on the squeezed remainder given (L_j, D_j), splitting half to the prior
     at each scale but the last."""
 
-    def __init__(self, target: list[int], condition: list[int], design: str, depth: int, hidden: int):
+    def __init__(self, target: list[int], condition: list[int], design: str, depth: int, hidden: int,
+                 norm: bool = False):
         super().__init__()
         self.scales = len(target)
         self.chains = nn.ModuleList()
         for i in range(self.scales):
-            chain = nn.ModuleList([FlowStage(target[i], depth, hidden, condition[i], transition=1)])
+            chain = nn.ModuleList([FlowStage(target[i], depth, hidden, condition[i], transition=1, norm=norm)])
             if design == "caflow":
                 passed = target[i]
                 for j in range(i + 1, self.scales):
                     passed = 4 * (passed // 2)  # half went to the prior, the rest is squeezed to scale j
-                    chain.append(FlowStage(passed, depth, hidden, target[j] + condition[j], transition=1))
+                    chain.append(FlowStage(passed, depth, hidden, target[j] + condition[j], transition=1,
+                                           norm=norm))
             self.chains.append(chain)
 
     def _condition(self, i: int, j: int, target, condition):
@@ -170,7 +178,7 @@ class CAFlow(Family):
     def __init__(self, example_shape, condition: dict, meta: dict[str, Any], design: str = "caflow",
                  scales: int = 3, depth: int = 4, condition_depth: int = 2, hidden: int = 64,
                  condition_hidden: int = 32, condition_weight: float = 1e-3, temperature: float = 1.0,
-                 bin_width: float | None = None):
+                 bin_width: float | None = None, conditioner_norm: bool = False):
         super().__init__(example_shape)
         if design not in DESIGNS:
             raise ConfigError(f"design must be one of {DESIGNS}, got {design!r}")
@@ -191,15 +199,16 @@ class CAFlow(Family):
         self.condition_weight = condition_weight
         target, condition = latent_channels(channels, scales), latent_channels(task.shape[0], scales)
         self.target_flow = MultiscaleFlow(channels, scales, depth, hidden, self.bin_width,
-                                          condition if design == "cinn" else None)
-        self.condition_flow = MultiscaleFlow(task.shape[0], scales, depth, hidden, self.bin_width)
+                                          condition if design == "cinn" else None, conditioner_norm)
+        self.condition_flow = MultiscaleFlow(task.shape[0], scales, depth, hidden, self.bin_width,
+                                             norm=conditioner_norm)
         sides = [(height // 2 ** (i + 1), width // 2 ** (i + 1)) for i in range(scales)]
         if design == "cinn":  # the target flow's latents are the prior's (condition_depth/hidden unused)
             self.conditional_flow = None
             self.z_shapes = [[(c, *side)] for c, side in zip(target, sides)]
         else:
             self.conditional_flow = ConditionalScaleFlows(target, condition, design, condition_depth,
-                                                          condition_hidden)
+                                                          condition_hidden, conditioner_norm)
             self.z_shapes = self.conditional_flow.z_shapes([(c, *side) for c, side in zip(target, sides)])
 
     @classmethod

@@ -110,11 +110,19 @@ class InvertibleConv1x1(nn.Module):
         return F.conv2d(h, inverse[:, :, None, None])
 
 
-def conv_net(in_channels: int, out_channels: int, hidden: int) -> nn.Sequential:
+def conv_net(in_channels: int, out_channels: int, hidden: int, norm: bool = False) -> nn.Sequential:
     """The authors' SimpleConvNet: conv3x3, ReLU, conv1x1, ReLU, conv3x3 started at zero (the layer it
-    parameterises starts as the identity)."""
-    net = nn.Sequential(nn.Conv2d(in_channels, hidden, 3, padding=1), nn.ReLU(),
-                        nn.Conv2d(hidden, hidden, 1), nn.ReLU(), nn.Conv2d(hidden, out_channels, 3, padding=1))
+    parameterises starts as the identity). With ``norm``, group normalisation after each hidden convolution
+    (up to 8 groups of at least 4 channels: at the coarsest scale a map is 1 or 2 pixels wide), where OpenAI
+    Glow puts ActNorm: the output then no longer grows with the input's scale, which in the authors'
+    unnormalised net compounds over the 64+ couplings of their thesis-scale flows until they overflow
+    (benchmarks/results/caflow_gpu.md)."""
+    def normalised(conv: nn.Module) -> list[nn.Module]:
+        return [conv, nn.GroupNorm(math.gcd(8, max(1, hidden // 4)), hidden)] if norm else [conv]
+
+    net = nn.Sequential(*normalised(nn.Conv2d(in_channels, hidden, 3, padding=1)), nn.ReLU(),
+                        *normalised(nn.Conv2d(hidden, hidden, 1)), nn.ReLU(),
+                        nn.Conv2d(hidden, out_channels, 3, padding=1))
     nn.init.zeros_(net[-1].weight)
     nn.init.zeros_(net[-1].bias)
     return net
@@ -126,10 +134,10 @@ class AffineCoupling(nn.Module):
 
     clamp = 2.0
 
-    def __init__(self, channels: int, condition_channels: int, hidden: int):
+    def __init__(self, channels: int, condition_channels: int, hidden: int, norm: bool = False):
         super().__init__()
         self.split = channels // 2
-        self.net = conv_net(self.split + condition_channels, 2 * (channels - self.split), hidden)
+        self.net = conv_net(self.split + condition_channels, 2 * (channels - self.split), hidden, norm)
 
     def _scale_shift(self, h1, condition):
         raw = self.net(h1 if condition is None else torch.cat([h1, condition], 1))
@@ -151,9 +159,9 @@ class AffineInjector(nn.Module):
     """h' = (h + t) * exp(s) with (s, t) from the condition alone, s = tanh(s / f) * f, f = exp(a learnable
     per-channel log-factor starting at 0) (the authors' ConditionalAffineTransform)."""
 
-    def __init__(self, channels: int, condition_channels: int, hidden: int):
+    def __init__(self, channels: int, condition_channels: int, hidden: int, norm: bool = False):
         super().__init__()
-        self.net = conv_net(condition_channels, 2 * channels, hidden)
+        self.net = conv_net(condition_channels, 2 * channels, hidden, norm)
         self.log_factor = nn.Parameter(torch.zeros(1, channels, 1, 1))
 
     def _scale_shift(self, condition):
@@ -174,10 +182,11 @@ class FlowStage(nn.Module):
     """One scale's flow on (channels, H, W): ``transition`` x (ActNorm, 1x1 conv), then ``depth`` x (ActNorm,
     1x1 conv, [affine injector,] affine coupling); with ``condition_channels`` > 0 the injector and the
     coupling see the condition (the authors' g_I / g_S; without: FlowBlock, whose transition is 2); with
-    ``injector=False`` only the couplings see it (a conditional INN's blocks)."""
+    ``injector=False`` only the couplings see it (a conditional INN's blocks); ``norm``: the conditioners'
+    group normalisation (conv_net)."""
 
     def __init__(self, channels: int, depth: int, hidden: int, condition_channels: int = 0, transition: int = 2,
-                 injector: bool = True):
+                 injector: bool = True, norm: bool = False):
         super().__init__()
         layers: list[nn.Module] = []
         for _ in range(transition):
@@ -185,8 +194,8 @@ class FlowStage(nn.Module):
         for _ in range(depth):
             layers += [ActNorm(channels), InvertibleConv1x1(channels)]
             if condition_channels and injector:
-                layers.append(AffineInjector(channels, condition_channels, hidden))
-            layers.append(AffineCoupling(channels, condition_channels, hidden))
+                layers.append(AffineInjector(channels, condition_channels, hidden, norm))
+            layers.append(AffineCoupling(channels, condition_channels, hidden, norm))
         self.layers = nn.ModuleList(layers)
 
     def forward(self, h, condition=None):
