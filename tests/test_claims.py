@@ -124,7 +124,18 @@ def fake_results(root: Path) -> None:
         "digits/caflow_superres T=0.5": {"PSNR (dB)": 18.9, "diversity (0-255)": 10.5, "FID": 8.42},
         "digits/same_scale_superres": {"task": "superres", "estimator": "same-scale flow", "FID": 22.7,
                                        "PSNR (dB)": 16.3},
-        "digits/cinn_superres": {"task": "superres", "estimator": "conditional INN", "FID": 24.6, "PSNR (dB)": 15.6}}}
+        "digits/cinn_superres": {"task": "superres", "estimator": "conditional INN", "FID": 24.6, "PSNR (dB)": 15.6},
+        "mnist28/caflow_superres28": {"task": "superres", "estimator": "CAFLOW", "FID": 42.8, "PSNR (dB)": 16.0},
+        "mnist28/caflow_superres28 T=1": {"PSNR (dB)": 16.1, "diversity (0-255)": 11.9, "FID": 44.3},
+        "mnist28/caflow_superres28 T=0.5": {"PSNR (dB)": 17.8, "diversity (0-255)": 5.9, "FID": 46.0}},
+        "inpaint": {
+        "digits/caflow_inpaint": {"task": "inpaint", "estimator": "CAFLOW", "FID": 37.7, "PSNR (dB)": 10.7},
+        "digits/caflow_inpaint T=1": {"PSNR (dB)": 10.6, "diversity (0-255)": 22.5, "FID": 37.1},
+        "digits/caflow_inpaint T=0.5": {"PSNR (dB)": 12.5, "diversity (0-255)": 12.5, "FID": 21.8}},
+        "edges": {
+        "digits/caflow_edges": {"task": "edges", "estimator": "CAFLOW", "FID": 23.1, "PSNR (dB)": 14.3},
+        "digits/caflow_edges T=1": {"PSNR (dB)": 14.2, "diversity (0-255)": 26.2, "FID": 25.9},
+        "digits/caflow_edges T=0.5": {"PSNR (dB)": 16.3, "diversity (0-255)": 13.4, "FID": 13.4}}}
     for (task, dataset, suffix), rows in conditional.items():
         tables.setdefault(task, {}).update({
             f"{dataset}/{estimator}_{task}{suffix}": {
@@ -404,6 +415,10 @@ EXPECTED = {  # verdicts on the default run's numbers (README): what the README'
     "edges_cdiffe_collapses": gc.HOLDS, "superres32_cdiffe_worst_fid": gc.NOT_RUN,
     "caflow_beats_same_scale_fid": gc.HOLDS, "caflow_beats_cinn_fid": gc.HOLDS, "caflow_temperature_fidelity": gc.HOLDS,
     "caflow_temperature_diversity": gc.HOLDS,
+    "caflow_temperature_fidelity_inpaint": gc.HOLDS, "caflow_temperature_diversity_inpaint": gc.HOLDS,
+    "caflow_temperature_fidelity_edges": gc.HOLDS, "caflow_temperature_diversity_edges": gc.HOLDS,
+    "caflow_temperature_fidelity_superres28": gc.HOLDS, "caflow_temperature_diversity_superres28": gc.HOLDS,
+    "caflow_beats_same_scale_fid_thesis": gc.NOT_RUN,
     "inpaint32_cdiffe_worst_psnr": gc.NOT_RUN, "edges32_cdiffe_collapses": gc.NOT_RUN,
     "scorevae_perceptual_quality": gc.HOLDS, "scorevae_feature_distance": gc.HOLDS,
     "diffdecoder_collapses": gc.NOT_RUN, "diffdecoder_works_at_beta0": gc.NOT_RUN,  # params/thesis.yaml's
