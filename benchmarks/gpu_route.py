@@ -89,7 +89,7 @@ def step_rate(exp, dataset, device, seconds: float) -> float:
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         return float("inf")
-    optimizer = AdamW(params, lr=exp.training["lr"], foreach=True)
+    optimizer = AdamW(params, lr=exp.training["lr"], fused=True)  # as genlab.train.adamw
     x_all = torch.as_tensor(dataset.x_train).to(device)
     y_all = torch.as_tensor(dataset.y_train).to(device) if dataset.y_train is not None else None
     autocast = device.type == "cuda" and exp.training["mixed_precision"] == "bf16"
