@@ -18,12 +18,10 @@ import time
 
 import torch
 
-from genlab import config as cfg
-from genlab.data import make_dataset
-from genlab.families import make_model
 from genlab.jobcosts import write_table
-from genlab.train import AdamW, seed_everything
+from genlab.train import AdamW
 from genlab.validation import load_params
+from trainer_overhead import fresh_model, trained_experiments  # the same experiments, models and seeds
 
 WARMUP = 5
 
@@ -56,16 +54,9 @@ def main() -> int:
     args = parser.parse_args()
     torch.set_num_threads(1)
     params = load_params(args.params)
-    datasets, rows = {}, []
-    for e in params["experiments"]:
-        exp = cfg.experiment(params, e["dataset"], e["model"])
-        if exp.training["steps"] == 0 or (args.only and exp.name not in args.only):
-            continue
-        if exp.dataset_name not in datasets:
-            datasets[exp.dataset_name] = make_dataset(exp.dataset_name, exp.dataset, params["seed"])
-        dataset = datasets[exp.dataset_name]
-        seed_everything(exp.seed)
-        model = make_model(exp.model, dataset.example_shape, dataset.meta)
+    rows = []
+    for exp, dataset in trained_experiments(params, args.only):
+        model = fresh_model(exp, dataset)
         x = torch.as_tensor(dataset.x_train)
         model.initialize(x)
         if not any(p.requires_grad for p in model.parameters()):

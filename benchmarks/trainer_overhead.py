@@ -87,6 +87,19 @@ def genlab_loop(model, dataset, training: dict, seed: int, exp,
                 time.perf_counter() - started - summary["train_time_s"])
 
 
+def trained_experiments(params: dict, only: list[str] | None = None):
+    """(experiment, dataset) for each experiment of ``params`` that trains (``only``: just these names), each
+    dataset built once."""
+    datasets = {}
+    for e in params["experiments"]:
+        exp = cfg.experiment(params, e["dataset"], e["model"])
+        if exp.training["steps"] == 0 or (only and exp.name not in only):
+            continue
+        if exp.dataset_name not in datasets:
+            datasets[exp.dataset_name] = make_dataset(exp.dataset_name, exp.dataset, params["seed"])
+        yield exp, datasets[exp.dataset_name]
+
+
 def fresh_model(exp, dataset):
     seed_everything(exp.seed)
     return make_model(exp.model, dataset.example_shape, dataset.meta)
@@ -102,14 +115,8 @@ def main() -> int:
     args = parser.parse_args()
     torch.set_num_threads(1)
     params = load_params(args.params)
-    datasets, rows = {}, []
-    for e in params["experiments"]:
-        exp = cfg.experiment(params, e["dataset"], e["model"])
-        if exp.training["steps"] == 0 or (args.only and exp.name not in args.only):
-            continue
-        if exp.dataset_name not in datasets:
-            datasets[exp.dataset_name] = make_dataset(exp.dataset_name, exp.dataset, params["seed"])
-        dataset = datasets[exp.dataset_name]
+    rows = []
+    for exp, dataset in trained_experiments(params, args.only):
         steps = min(args.steps, exp.training["steps"], exp.training["checkpoint_every"])
         training = measured_training(exp.training, steps)
         warm = measured_training(exp.training, min(steps, 20))
