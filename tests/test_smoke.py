@@ -110,3 +110,17 @@ def test_switch_through_the_cli_and_snakemake(tmp_path):
     checked = subprocess.run([sys.executable, "-m", "genlab.cli", "check-params", "--params", str(path)], cwd=REPO,
                              capture_output=True, text=True)
     assert checked.returncode == 0 and f"valid ({len(params['experiments'])} experiments)" in checked.stdout
+
+
+def test_counts_with_a_data_dependent_default_are_capped_too(shipped):
+    """The intrinsic dimension's scores per point default to 4 D (4096 thesis U-Net calls a point on 32x32
+    blobs): no key-name cap reaches a default, so the switch writes the cap where the file writes nothing, and
+    an experiment's own count is capped by its key."""
+    shrunk = smoke.shrink(shipped)
+    for metric, counts in smoke.DATA_DEPENDENT_COUNTS.items():
+        if metric not in shipped["evaluation"]:
+            continue
+        for key, cap in counts.items():
+            assert shrunk["evaluation"][metric][key] == min(shipped["evaluation"][metric].get(key, cap), cap)
+            for exp in shrunk["experiments"]:
+                assert exp.get("evaluation", {}).get(metric, {}).get(key, 0) <= cap, exp

@@ -25,6 +25,7 @@ import torch
 
 from genlab.config import SAMPLE_GRID
 from genlab.errors import CheckpointError
+from genlab.grids import grid_image
 from genlab.paths import LIVE_DIR, LIVE_IMAGES as IMAGES_DIR, LIVE_METRICS as METRICS_DIR, LIVE_SUMMARY as SUMMARY_FILE
 
 SAMPLES = "samples"  # the sample grids' folder under IMAGES_DIR
@@ -129,7 +130,6 @@ class LiveLog:
 def grid_png(samples: np.ndarray, side: int = GRID) -> np.ndarray:
     """Images (N, C, H, W) in [-1, 1] as one uint8 picture the way the figures draw them (genlab.plots:
     ink dark on white for grey images), enlarged by an integer factor to about 256 pixels."""
-    from genlab.plots import grid_image  # matplotlib: only for runs that draw grids
     canvas = grid_image(np.nan_to_num(samples), side)
     if canvas.shape[-1] == 1:
         canvas = 1.0 - canvas[..., 0]  # the figures' reversed grey map (cmap gray_r)

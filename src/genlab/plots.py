@@ -13,21 +13,11 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from genlab.grids import grid_image  # noqa: E402
+
 
 SAMPLER_LABELS = {"euler_maruyama": "Euler-Maruyama (SDE)", "predictor_corrector": "predictor-corrector (SDE)",
                   "ddpm": "DDPM ancestral (SDE)", "ddim": "DDIM (ODE)", "ode": "probability-flow ODE (dopri5)"}
-
-
-def grid_image(samples: np.ndarray, grid: int) -> np.ndarray:
-    """The first grid^2 images (N, C, H, W) in [-1, 1] tiled into one (H', W', C) array in [0, 1], with a
-    one-pixel white gutter (0 under the reversed grey map of 1-channel images, 1 for RGB)."""
-    images = np.clip((samples[:grid * grid] + 1) / 2, 0, 1).transpose(0, 2, 3, 1)
-    h, w, c = images.shape[1:]
-    canvas = np.full((grid * (h + 1) - 1, grid * (w + 1) - 1, c), 0.0 if c == 1 else 1.0)
-    for i, image in enumerate(images):
-        r, col = divmod(i, grid)
-        canvas[r * (h + 1):r * (h + 1) + h, col * (w + 1):col * (w + 1) + w] = image
-    return canvas
 
 
 def draw_samples(ax, samples: np.ndarray, grid: int, centres: np.ndarray | None = None) -> None:
