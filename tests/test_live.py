@@ -3,7 +3,6 @@ runs; after a SIGKILL and a resume they are one continuous series equal to an un
 grids of image models leave training bit-identical; an unwritable folder is one line; DVC reads the series
 through dvc.yaml's top-level plots and metrics."""
 
-import copy
 import csv
 import json
 import shutil
@@ -70,6 +69,49 @@ def test_live_series_are_the_train_log_columns(uninterrupted):
     files = {p.relative_to(uninterrupted / LIVE_DIR).as_posix() for p in (uninterrupted / LIVE_DIR).rglob("*")
              if p.is_file()}
     assert files == {SUMMARY_FILE, *(f"{METRICS_DIR}/{key}.tsv" for key in series(uninterrupted))}
+
+
+def test_files_are_byte_for_byte_what_dvclive_writes(tmp_path):
+    """genlab.live.DVCLiveFiles against dvclive's own Live (the writer it replaces, constructed as genlab did:
+    resumed, no DVC repository, no Studio), fed the same calls: a fresh run's empty summary, rows with an
+    integer, NaN and infinities, a metric that starts late, a grid, the summary again: every file equal."""
+    from dvclive import Live
+    from genlab.live import DVCLiveFiles
+
+    class OfflineLive(Live):
+        def _init_dvc(self):
+            self._dvc_file = "dvc.yaml"
+
+        def _init_studio(self):
+            self._studio_events_to_skip = {"start", "data", "done"}
+
+    theirs = OfflineLive(str(tmp_path / "theirs"), resume=True, save_dvc_exp=False, dvcyaml=None, report=None,
+                         monitor_system=False)
+    ours = DVCLiveFiles(tmp_path / "ours")
+    (tmp_path / "ours").mkdir()
+    grid = (np.arange(30 * 20 * 3) % 256).astype(np.uint8).reshape(30, 20, 3)
+    calls = [("summary",), ("row", 10, {"loss": 0.1 + 0.2, "lr": 1e-3, "count": 7}),
+             ("row", 20, {"loss": float("nan"), "lr": 5e-4, "count": 8, "val_loss": float("inf")}),
+             ("image", 20, "samples/step_00000020.png", grid), ("summary",),
+             ("row", 30, {"loss": -float("inf"), "lr": 2.5e-4, "count": 9, "val_loss": 1.0 / 3}), ("summary",)]
+    for writer in (theirs, ours):
+        for call in calls:
+            if call[0] == "summary":
+                writer.make_summary()
+            elif call[0] == "row":
+                writer.step = call[1]
+                for key, value in call[2].items():
+                    writer.log_metric(key, value)
+            else:
+                writer.step = call[1]
+                writer.log_image(call[2], call[3])
+    files = {root: {p.relative_to(tmp_path / root).as_posix(): p.read_bytes()
+                    for p in (tmp_path / root).rglob("*") if p.is_file()} for root in ("theirs", "ours")}
+    assert set(files["ours"]) == {SUMMARY_FILE, f"{IMAGES_DIR}/{SAMPLES}/step_00000020.png",
+                                  *(f"{METRICS_DIR}/{key}.tsv" for key in ("loss", "lr", "count", "val_loss"))}
+    assert files["ours"] == files["theirs"]
+    assert json.loads(files["ours"][SUMMARY_FILE]) == {"step": 30, "loss": "-inf", "lr": 2.5e-4, "count": 9,
+                                                       "val_loss": 1.0 / 3}
 
 
 def test_live_series_grow_while_training_and_are_continuous_after_sigkill(tmp_path, uninterrupted):
