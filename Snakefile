@@ -18,6 +18,21 @@ report: "report/workflow.rst"
 include: "rules/common.smk"
 
 
+# Jobs run on this machine are forks of one warm process that imported torch and the families once
+# (genlab.forkserver: 1-2 s less per job); on a cluster's nodes they start fresh as before.
+onstart:
+    if workflow.local_exec:
+        forkserver.start(log=paths.log("forkserver", "server"))
+
+
+onsuccess:
+    forkserver.stop()
+
+
+onerror:
+    forkserver.stop()
+
+
 rule all:
     default_target: True
     input:

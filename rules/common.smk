@@ -1,7 +1,7 @@
 # Config validation and the helpers the rules call. Paths come from genlab.paths, target lists from
 # genlab.pipeline, metrics and figures from their registries: nothing here spells a path or lists a metric.
 import genlab.config as gcfg
-from genlab import paths, pipeline
+from genlab import forkserver, paths, pipeline
 from genlab.figures import FIGURES
 from genlab.validation import validate
 

@@ -150,6 +150,14 @@ def copy_repo(dest: Path) -> Path:
     return dest
 
 
+def fresh_job_logs(repo: Path) -> list[str]:
+    """The job logs of a local run that lack the line genlab.forkserver's caller ends a served job with: the
+    jobs that started a fresh process (and paid its imports) instead of being a fork of the warm one."""
+    logs = [log for log in (repo / "results/logs").rglob("*.log") if log.parent.name not in ("forkserver", "slurm")]
+    assert logs, repo
+    return [str(log.relative_to(repo)) for log in logs if "a fork of the warm process" not in log.read_text()]
+
+
 def dvc_outputs(repo: Path) -> dict[str, dict]:
     """Every path the repo's dvc.yaml versions (outs, metrics, plots) with its options."""
     stages = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]

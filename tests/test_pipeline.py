@@ -24,7 +24,7 @@ import pytest
 import torch
 import yaml
 
-from tests.conftest import ENV, REPO, copy_repo, dvc_outputs, rule_kinds_params, run
+from tests.conftest import ENV, REPO, copy_repo, dvc_outputs, fresh_job_logs, rule_kinds_params, run
 
 pytestmark = pytest.mark.pipeline
 
@@ -58,6 +58,7 @@ def test_all_outputs_are_produced(pipeline):
         assert (pipeline / path).stat().st_size > 0, path
     table = (pipeline / "results/tables/digits.csv").read_text()
     assert "diffusion_vp" in table and "gaussian" in table and "held-out data" in table
+    assert not fresh_job_logs(pipeline)  # every local job a fork of the warm process (the Slurm test: same numbers)
     assert "\\begin{tabular}" in (pipeline / "results/tables/digits.tex").read_text()
     assert (pipeline / "figures/fid_vs_nfe.png").read_bytes()[:4] == b"\x89PNG"
     assert (pipeline / "results/notebooks/diffusion_samplers.ipynb").exists()

@@ -14,7 +14,7 @@ import yaml
 
 from genlab import paths
 from genlab.data.images import write_standin_files
-from tests.conftest import copy_repo, dvc_outputs, run
+from tests.conftest import copy_repo, dvc_outputs, fresh_job_logs, run
 
 pytestmark = pytest.mark.pipeline
 THESIS = "params/thesis.yaml"
@@ -126,6 +126,12 @@ def test_live_logs_and_sample_grids_of_the_thesis_runs(miniature):
         assert json.loads((live / paths.LIVE_SUMMARY).read_text())["step"] == 6, live
     grids = sorted((miniature / paths.live("cifar10", "diffusion_vp") / paths.LIVE_IMAGES).rglob("*.png"))
     assert [grid.name for grid in grids] == ["step_00000006.png"]  # smoke: one grid, at the end
+
+
+def test_every_job_ran_as_a_fork_of_the_warm_process(miniature):
+    """genlab.forkserver in Snakemake's local runs (DVC's stages call Snakemake): no job paid the imports."""
+    assert len(list((miniature / paths.LOGS).rglob("*.log"))) > 200
+    assert not fresh_job_logs(miniature)
 
 
 def test_html_report(miniature):

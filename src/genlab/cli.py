@@ -10,8 +10,6 @@ import logging
 import sys
 import time
 
-
-from genlab import config as cfg
 from genlab.errors import ConfigError, GenlabError
 
 log = logging.getLogger("genlab")
@@ -24,6 +22,7 @@ def _load_params(path):
 
 
 def _experiment(args):
+    from genlab import config as cfg
     params = _load_params(args.params)
     return params, cfg.experiment(params, args.dataset, args.model)
 
@@ -53,6 +52,7 @@ def cmd_train(args):
     dataset = load_dataset(args.data)
     seed_everything(exp.seed)
     model = make_model(exp.model, dataset.example_shape, dataset.meta, exp.model_name)
+    from genlab import config as cfg
     pretrained = cfg.pretrained_experiment(params, exp.dataset_name, exp.model_name)
     if pretrained is not None:  # a model on top of a frozen pretrained one (ScoreVAE): its weights first
         if not args.pretrained:
@@ -316,6 +316,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:  # the `genlab` command: a warm process may run it (genlab.forkserver, local Snakemake runs)
+        from genlab import forkserver
+        code = forkserver.run_in_server(sys.argv[1:])
+        if code is not None:
+            return code
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
