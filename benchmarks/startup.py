@@ -67,7 +67,7 @@ def timed(args: list[str], src: str | None, work: Path, server: str | None = Non
     started = time.perf_counter()
     result = subprocess.run(command, env=env, cwd=work, check=True, capture_output=True, text=True)
     if server:
-        assert "a fork of the warm process" in result.stderr, result.stderr  # not a fresh process after all
+        assert forkserver.SERVED in result.stderr, result.stderr  # not a fresh process after all
     return time.perf_counter() - started, json.loads(modules.read_text())
 
 

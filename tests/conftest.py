@@ -10,6 +10,7 @@ import pytest
 import torch
 import yaml
 
+from genlab import forkserver, paths
 from genlab.data.mixtures import GaussianMixture
 
 REPO = Path(__file__).resolve().parents[1]
@@ -153,9 +154,9 @@ def copy_repo(dest: Path) -> Path:
 def fresh_job_logs(repo: Path) -> list[str]:
     """The job logs of a local run that lack the line genlab.forkserver's caller ends a served job with: the
     jobs that started a fresh process (and paid its imports) instead of being a fork of the warm one."""
-    logs = [log for log in (repo / "results/logs").rglob("*.log") if log.parent.name not in ("forkserver", "slurm")]
+    logs = [log for log in (repo / paths.LOGS).rglob("*.log") if log.parent.name not in ("forkserver", "slurm")]
     assert logs, repo
-    return [str(log.relative_to(repo)) for log in logs if "a fork of the warm process" not in log.read_text()]
+    return [str(log.relative_to(repo)) for log in logs if forkserver.SERVED not in log.read_text()]
 
 
 def dvc_outputs(repo: Path) -> dict[str, dict]:

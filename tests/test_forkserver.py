@@ -13,6 +13,7 @@ import pytest
 import torch
 import yaml
 
+from genlab import forkserver
 from genlab.checkpoints import load_checkpoint
 from genlab.data import make_dataset
 from tests.conftest import small_params
@@ -95,7 +96,7 @@ def test_a_fork_takes_the_callers_streams_folder_environment_and_threads(tmp_pat
         assert result.returncode == 0, result.stderr
         *report, draw = result.stdout.split()
         assert " ".join(report) == f"{tmp_path} None {threads} ['report', 'x y']"
-        assert result.stderr.startswith("to stderr\n") and "a fork of the warm process" in result.stderr
+        assert result.stderr.startswith("to stderr\n") and forkserver.SERVED in result.stderr
         draws.add(draw)
     assert len(draws) == 2  # each fork seeded from the OS, as fresh processes are (torch 2.13 seeds so)
 
@@ -181,7 +182,7 @@ def test_the_cli_trains_the_same_numbers_forked_as_fresh(tmp_path, env):
                  "--model", "diffusion_vp", "--data", "digits.npz", "--run-dir", name, "--no-progress"],
                 capture_output=True, text=True, cwd=tmp_path, env={**env, "OMP_NUM_THREADS": "1", **extra})
             assert result.returncode == 0, result.stderr[-3000:]
-            assert ("a fork of the warm process" in result.stderr) == (name == "forked")
+            assert (forkserver.SERVED in result.stderr) == (name == "forked")
             runs[name] = load_checkpoint(tmp_path / name / "checkpoint.pt")
         bad = subprocess.run([sys.executable, "-m", "genlab.cli", "check-params", "--params", "absent.yaml"],
                              capture_output=True, text=True, cwd=tmp_path, env={**env, "GENLAB_FORKSERVER": socket_path})

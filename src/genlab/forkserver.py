@@ -48,6 +48,7 @@ PER_JOB_ENV = {"OMP_NUM_THREADS", "GOTO_NUM_THREADS", "OPENBLAS_NUM_THREADS", "M
 PRELOAD = ("torch", "numpy", "genlab.validation", "genlab.data", "genlab.families", "genlab.checkpoints",
            "genlab.train", "genlab.evaluation", "genlab.io", "genlab.generation", "genlab.figures",
            "genlab.tables", "papermill")
+SERVED = "a fork of the warm process"  # in the line a served job's log ends with (tests and benchmarks look for it)
 HEADER = 8  # a request's length in bytes, then the request: argv, identity and environment as JSON
 
 
@@ -102,7 +103,7 @@ def run_in_server(argv: list[str]) -> int | None:
         return 1
     status = json.loads(reply)
     if status["code"] == 0:  # a failed call's log keeps its one line naming the culprit
-        print(f"genlab: ran as pid {child}, a fork of the warm process: {status['cpu_s']:.1f} CPU-s, "
+        print(f"genlab: ran as pid {child}, {SERVED}: {status['cpu_s']:.1f} CPU-s, "
               f"peak memory {status['max_rss_mb']:.0f} MB", file=sys.stderr)
     return int(status["code"])
 
@@ -141,10 +142,10 @@ def serve(path: str, target: str = "genlab.cli:main") -> None:
         return  # CUDA does not survive a fork: the callers find no socket and start fresh
     gc.freeze()  # the preloaded objects stay out of the children's collections (fewer copied pages)
     identity = _identity()
-    parent, server_pid = os.getppid(), os.getpid()
+    parent = os.getppid()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the children are reaped by the kernel
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    tmp = f"{path}.{server_pid}"
+    tmp = f"{path}.{os.getpid()}"
     server.bind(tmp)
     server.listen(16)
     os.replace(tmp, path)  # callers see the socket only once the imports are done
@@ -160,8 +161,7 @@ def serve(path: str, target: str = "genlab.cli:main") -> None:
     except KeyboardInterrupt:
         pass  # Ctrl-C on the Snakemake run: its jobs see it too
     finally:
-        if os.getpid() == server_pid:
-            _remove(path)
+        _remove(path)  # only the server gets here: a fork always ends in os._exit
 
 
 def _remove(path: str) -> None:
