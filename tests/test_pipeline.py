@@ -107,7 +107,10 @@ def test_pipeline_through_slurm_equals_local_run(pipeline, slurm_cluster, tmp_pa
     assert len(train_calls) == len(rule_kinds_params()["experiments"]) and len(data_calls) == 2, calls
     assert all("--gpus=1" in c for c in train_calls), train_calls
     assert not any("--gpus" in c for c in data_calls), data_calls
-    ours = [line for line in open("/tmp/slurm-ci/log/jobcomp.txt") if f"WorkDir={cluster} " in line]
+    # this run's jobs: its workflow's job name and folder (a reused temp folder holds an earlier run's too)
+    names = {re.search(r"--job-name (\S+)", c).group(1) for c in calls}
+    ours = [line for line in open("/tmp/slurm-ci/log/jobcomp.txt")
+            if f"WorkDir={cluster} " in line and re.search(r"\bName=(\S+)", line).group(1) in names]
     assert len(ours) == len(calls) and all("JobState=COMPLETED" in line for line in ours), ours
     for rule in ("data", "train", "evaluate_*", "table"):  # one evaluate rule per experiment
         assert [log for folder in (cluster / "results/logs/slurm").glob(f"rule_{rule}")
