@@ -560,6 +560,79 @@ def test_readme_without_markers_is_refused(tmp_path):
     assert not readme.check(readme_path, snapshot_path)
 
 
+FINDINGS_README = README.replace("## Layout", "<!-- genlab:findings:begin -->\nold prose\n"
+                                                "<!-- genlab:findings:end -->\n\n## Layout")
+FINDINGS = """What the numbers say:
+- Diffusion's FID is {{tables/digits.json > diffusion_vp > FID}} against WGAN-GP's
+  {{ tables/digits.json >wgan> FID | .2f }}, its NFE {{tables/digits.json > diffusion_vp > NFE}}
+  (`geodesic_single_paper` {{claim:geodesic_single_paper}}, ours {{claim:geodesic_single_paper > ours}}).
+"""
+
+
+def _findings_run(tmp_path, template: str = FINDINGS):
+    fake_results(tmp_path)
+    gc.write_reproduction(gc.evaluate(CLAIMS, tmp_path), tmp_path / "results/reproduction.md",
+                          tmp_path / "results/reproduction.json")
+    readme_path, snapshot_path = tmp_path / "README.md", tmp_path / "docs/default-run.json"
+    readme_path.write_text(FINDINGS_README)
+    _write(tmp_path / readme.FINDINGS, template)
+    return readme_path, snapshot_path
+
+
+def test_findings_are_rendered_from_results(tmp_path):
+    """The prose's numbers and verdicts come from results/ (default: 3 significant digits; a format spec),
+    re-wrapped; the README is current only while its prose is what the template and snapshot render to."""
+    readme_path, snapshot_path = _findings_run(tmp_path)
+    assert not readme.check(readme_path, snapshot_path)
+    snap = readme.update(readme_path, snapshot_path, tmp_path)
+    assert snap["findings"] == {"tables/digits.json > diffusion_vp > FID": 8.9, "tables/digits.json > wgan > FID": 34.6,
+                                "tables/digits.json > diffusion_vp > NFE": 81, "claim:geodesic_single_paper": "differs",
+                                "claim:geodesic_single_paper > ours": "0.0810"}
+    text = readme_path.read_text()
+    assert ("<!-- genlab:findings:begin -->\nWhat the numbers say:\n- Diffusion's FID is 8.90 against WGAN-GP's 34.60, "
+            "its NFE 81 (`geodesic_single_paper` differs, ours 0.0810).\n<!-- genlab:findings:end -->") in text
+    assert "old prose" not in text and readme.check(readme_path, snapshot_path)
+    readme.update(readme_path, snapshot_path, tmp_path)  # idempotent
+    assert readme_path.read_text() == text
+
+    readme_path.write_text(text.replace("FID is 8.90", "FID is 7.90"))  # a hand edit of the prose
+    assert not readme.check(readme_path, snapshot_path)
+    readme_path.write_text(text)
+    (tmp_path / readme.FINDINGS).write_text(FINDINGS.replace("its NFE", "after"))  # the template moved on
+    assert not readme.check(readme_path, snapshot_path)
+    (tmp_path / readme.FINDINGS).write_text(FINDINGS + "  {{tables/digits.json > gan > FID}}\n")  # a new value
+    assert not readme.check(readme_path, snapshot_path)  # not in the snapshot until `genlab readme` runs
+    (tmp_path / readme.FINDINGS).write_text(FINDINGS)
+    table = json.loads((tmp_path / paths.table("digits", "json")).read_text())
+    table["diffusion_vp"]["FID"] = 12.3  # a new run moves the snapshot: the prose must follow
+    _write(tmp_path / paths.table("digits", "json"), table)
+    _write(snapshot_path, readme.snapshot(tmp_path, FINDINGS))
+    assert not readme.check(readme_path, snapshot_path)
+    readme.update(readme_path, snapshot_path, tmp_path)
+    assert "Diffusion's FID is 12.3 against" in readme_path.read_text() and readme.check(readme_path, snapshot_path)
+
+
+@pytest.mark.parametrize("placeholder, message", [
+    ("{{tables/digits.json > diffusion_vp > FIDD}}", "no key 'FIDD' there (it has: FID, NFE"),
+    ("{{tables/nothing.json > x}}", "results/tables/nothing.json is not a JSON file of this run"),
+    ("{{claim:no_such_claim}}", "no claim 'no_such_claim'"),
+    ("{{tables/digits.json > diffusion_vp}}", "names a dict, not a value")])
+def test_bad_placeholder_is_refused_before_writing(tmp_path, placeholder, message):
+    readme_path, snapshot_path = _findings_run(tmp_path, FINDINGS + f"  {placeholder}\n")
+    with pytest.raises(GenlabError, match=re.escape(message)) as error:
+        readme.update(readme_path, snapshot_path, tmp_path)
+    assert "\n" not in str(error.value) and placeholder.strip("{}") in str(error.value)
+    assert readme_path.read_text() == FINDINGS_README and not snapshot_path.exists()
+
+
+def test_findings_markers_without_template_are_refused(tmp_path):
+    readme_path, snapshot_path = _findings_run(tmp_path)
+    (tmp_path / readme.FINDINGS).unlink()
+    with pytest.raises(GenlabError, match="has findings markers but .*docs/findings.md does not exist"):
+        readme.update(readme_path, snapshot_path, tmp_path)
+    assert readme_path.read_text() == FINDINGS_README and not snapshot_path.exists()
+
+
 def test_snapshot_without_results(tmp_path):
     snap = readme.snapshot(tmp_path)
     assert snap == {"tables": []}
@@ -567,5 +640,6 @@ def test_snapshot_without_results(tmp_path):
 
 
 def test_committed_readme_is_current():
-    """The README's tables are what docs/default-run.json renders to: run `genlab readme` after a run."""
+    """The README's tables and findings are what docs/default-run.json (and docs/findings.md) render to: run
+    `genlab readme` after a run."""
     assert readme.check(REPO / "README.md", REPO / readme.SNAPSHOT)

@@ -229,14 +229,15 @@ def cmd_reproduction(args):
 
 
 def cmd_readme(args):
-    """The README's generated results block: rewritten from results/ (and the committed snapshot
-    docs/default-run.json) after a default run, or --check'ed against the snapshot."""
+    """The README's generated results and findings blocks: rewritten from results/ (the findings from the
+    template docs/findings.md; the values kept in docs/default-run.json) after a default run, or --check'ed
+    against the snapshot."""
     from genlab import readme
     args.snapshot = args.snapshot or readme.SNAPSHOT
     if args.check:
         if not readme.check(args.readme, args.snapshot):
-            raise ConfigError(f"{args.readme}: the results block is stale against {args.snapshot}; run "
-                              f"`genlab readme` after `snakemake all`")
+            raise ConfigError(f"{args.readme}: the results or findings block is stale against {args.snapshot} "
+                              f"and {readme.FINDINGS}; run `genlab readme` after `snakemake all`")
         print(f"{args.readme}: results block current")
         return
     readme.update(args.readme, args.snapshot)
@@ -306,7 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--figure", required=True, help="a block under figures: in the params")
     sub = command("reproduction", cmd_reproduction, "the reproduction report: each claim against this run's results")
     sub.add_argument("--claims", default="claims.yaml")
-    sub = command("readme", cmd_readme, "rewrite the README's results block from results/ (after `snakemake all`)")
+    sub = command("readme", cmd_readme,
+                  "rewrite the README's results and findings blocks from results/ (after `snakemake all`)")
     sub.add_argument("--readme", default="README.md")
     sub.add_argument("--snapshot", help="the committed copy of the values shown (default docs/default-run.json)")
     sub.add_argument("--check", action="store_true", help="only check the README against the snapshot")

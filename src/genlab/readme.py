@@ -1,10 +1,16 @@
 """The README's result tables, generated from results/ so that no number in them is typed by hand.
 
-``snapshot`` collects from results/ the values the README shows (a JSON-ready dict of tables);
-``render`` turns a snapshot into markdown; ``update`` writes the snapshot to a committed file
-(docs/default-run.json) and rewrites the README between the two markers; ``check`` says whether the
-README's block is what the committed snapshot renders to. results/ is not committed, so CI checks the
-README against the snapshot, and the snapshot is refreshed by ``update`` after a run.
+``snapshot`` collects from results/ the values the README shows (a JSON-ready dict of tables, and the value
+of every placeholder of the findings template); ``render`` turns a snapshot into markdown; ``update`` writes the
+snapshot to a committed file (docs/default-run.json) and rewrites the README between the markers; ``check``
+says whether the README's blocks are what the committed snapshot renders to. results/ is not committed, so CI
+checks the README against the snapshot, and the snapshot is refreshed by ``update`` after a run.
+
+The findings (the prose that reads the tables: "what the numbers say") come from a template,
+docs/findings.md, whose run-dependent numbers and verdicts are placeholders, so that prose cannot keep a
+number a later run changed: ``{{tables/mnist28.json > wgan28 > FID}}`` is a value of a JSON file under
+results/ (keys after ``>``), ``{{claim:id_mnist28_one_lowest}}`` a claim's verdict (``{{claim:ID > ours}}``
+another field of it); ``| .0f`` after the keys formats a number (default: the tables' 3 significant digits).
 
 Light on purpose (no torch): genlab.io is imported only when writing."""
 
@@ -13,6 +19,8 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
+import textwrap
 import statistics
 from pathlib import Path
 from typing import Any
@@ -23,7 +31,10 @@ from genlab.errors import GenlabError
 from genlab.figures import CONDITIONAL_TASKS
 
 BEGIN, END = "<!-- genlab:results:begin -->", "<!-- genlab:results:end -->"
+FINDINGS_BEGIN, FINDINGS_END = "<!-- genlab:findings:begin -->", "<!-- genlab:findings:end -->"
 SNAPSHOT = "docs/default-run.json"
+FINDINGS = "docs/findings.md"
+PLACEHOLDER = re.compile(r"\{\{(.+?)\}\}")
 # Display order of rows and columns; names not listed follow in sorted order.
 FAMILY_ORDER = ["data", "gaussian", "gan", "vae", "flow", "autoregressive", "ebm", "diffusion"]
 FAMILY_COLUMNS = ["FID", "NLL (bits/dim)", "NLL kind", "ELBO (bits/dim)", "true NLL (bits/dim)", "modes covered",
@@ -161,8 +172,9 @@ def _reproduction_table(path: Path, root: Path) -> dict[str, Any]:
                   ["claim", "paper", "ours", "verdict"], rows, note=data["summary"])
 
 
-def snapshot(root: str | Path = ".") -> dict[str, Any]:
-    """The values the README shows, read from root/results; tables whose files are absent are left out."""
+def snapshot(root: str | Path = ".", findings: str | None = None) -> dict[str, Any]:
+    """The values the README shows, read from root/results; tables whose files are absent are left out; with
+    the findings template's text, the value of each of its placeholders (GenlabError if one is not there)."""
     root = Path(root)
     tables = [table for path in sorted((root / Path(paths.table("x", "json")).parent).glob("*.json"))
               if (table := _family_table(path, root)) is not None]
@@ -207,7 +219,77 @@ def snapshot(root: str | Path = ".") -> dict[str, Any]:
     reproduction = root / paths.reproduction("json")
     if reproduction.exists():
         tables.append(_reproduction_table(reproduction, root))
-    return {"tables": tables}
+    snap: dict[str, Any] = {"tables": tables}
+    if findings is not None:
+        snap["findings"] = {key: _placeholder_value(root, key) for key in placeholders(findings)}
+    return snap
+
+
+def _placeholder_key(text: str) -> tuple[str, str | None]:
+    """A placeholder's value key (source and keys, spaces around '>' normalised) and its format spec."""
+    body, _, spec = text.partition("|")
+    return " > ".join(part.strip() for part in body.split(">")), spec.strip() or None
+
+
+def placeholders(template: str) -> list[str]:
+    """The value keys of a findings template, each once, in order."""
+    return list(dict.fromkeys(_placeholder_key(m.group(1))[0] for m in PLACEHOLDER.finditer(template)))
+
+
+def _placeholder_value(root: Path, key: str) -> Any:
+    """The value one placeholder names: a claim's field, or a JSON value under root/results."""
+    source, *keys = key.split(" > ")
+    where = f"{FINDINGS}: {{{{{key}}}}}"
+    if source.startswith("claim:"):
+        path = root / paths.reproduction("json")
+        claims = {claim["id"]: claim for claim in (_json(path) or {"claims": []})["claims"]}
+        claim_id = source[len("claim:"):].strip()
+        if claim_id not in claims:
+            raise GenlabError(f"{where}: no claim {claim_id!r} in {path}; fix the placeholder or run "
+                              "`genlab reproduction`")
+        value, keys = claims[claim_id], keys or ["verdict"]
+    else:
+        path = root / "results" / source
+        value = _json(path) if path.suffix == ".json" else None
+        if value is None:
+            raise GenlabError(f"{where}: {path} is not a JSON file of this run; fix the placeholder or run the "
+                              "pipeline")
+    for name in keys:
+        if not isinstance(value, dict) or name not in value:
+            known = ", ".join(sorted(map(str, value))[:12]) if isinstance(value, dict) else type(value).__name__
+            raise GenlabError(f"{where}: no key {name!r} there (it has: {known}); fix the placeholder")
+        value = value[name]
+    if isinstance(value, (dict, list)):
+        raise GenlabError(f"{where}: names a {type(value).__name__}, not a value; add the key that picks one")
+    return _clean(value)
+
+
+def render_findings(template: str, values: dict[str, Any], width: int = 115) -> str:
+    """The template with each placeholder replaced by its value (format spec, or 3 significant digits), each
+    paragraph and bullet ("- " then lines indented by two spaces) re-wrapped to ``width`` columns."""
+    def substitute(match: re.Match) -> str:
+        key, spec = _placeholder_key(match.group(1))
+        value = values[key]
+        if spec and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return format(value, spec)
+        return format_value(value)
+    blocks: list[list[str]] = []
+    for line in PLACEHOLDER.sub(substitute, template).splitlines():
+        if blocks and line.startswith("  ") and blocks[-1]:
+            blocks[-1].append(line)  # a bullet's continuation
+        else:
+            blocks.append([line] if line.strip() else [])
+    wrapped = []
+    for block in blocks:
+        if not block:
+            wrapped.append("")
+            continue
+        bullet = block[0].startswith("- ")
+        words = " ".join(line.strip() for line in block)[2 if bullet else 0:].split()
+        wrapped.append(textwrap.fill(" ".join(words), width, initial_indent="- " if bullet else "",
+                                     subsequent_indent="  " if bullet else "", break_long_words=False,
+                                     break_on_hyphens=False))
+    return "\n".join(wrapped) + "\n"
 
 
 def _cell(value: Any) -> str:
@@ -230,35 +312,75 @@ def render(snap: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def _block(text: str, where: str) -> tuple[int, int]:
+def _block(text: str, where: str, begin: str = BEGIN, end: str = END) -> tuple[int, int]:
     """The start and end offsets of the text between the markers; GenlabError if they are not there once."""
-    if text.count(BEGIN) != 1 or text.count(END) != 1 or text.index(BEGIN) > text.index(END):
-        raise GenlabError(f"{where}: expected one '{BEGIN}' line followed by one '{END}' line around the "
-                          "generated results; insert them where the tables go")
-    return text.index(BEGIN) + len(BEGIN), text.index(END)
+    if text.count(begin) != 1 or text.count(end) != 1 or text.index(begin) > text.index(end):
+        what = "generated results; insert them where the tables go" if begin == BEGIN else \
+            f"findings rendered from {FINDINGS}; insert them where the findings go"
+        raise GenlabError(f"{where}: expected one '{begin}' line followed by one '{end}' line around the {what}")
+    return text.index(begin) + len(begin), text.index(end)
+
+
+def _has_findings(text: str) -> bool:
+    return FINDINGS_BEGIN in text or FINDINGS_END in text
+
+
+def _replace(text: str, where: str, begin: str, end: str, content: str) -> str:
+    start, stop = _block(text, where, begin, end)
+    return text[:start] + "\n" + content + text[stop:]
+
+
+def _findings_template(readme_text: str, readme_path: Path, findings_path: str | Path | None) -> str | None:
+    """The findings template's text where the README has findings markers (GenlabError if it is missing)."""
+    if not _has_findings(readme_text):
+        return None
+    path = Path(findings_path) if findings_path is not None else readme_path.parent / FINDINGS
+    if not path.exists():
+        raise GenlabError(f"{readme_path}: has findings markers but {path} does not exist; restore the template "
+                          "or remove the markers")
+    return path.read_text()
+
+
+def _rendered(text: str, where: str, snap: dict[str, Any], template: str | None) -> str:
+    """The README text with its blocks rendered from the snapshot."""
+    text = _replace(text, where, BEGIN, END, render(snap))
+    if template is not None:
+        text = _replace(text, where, FINDINGS_BEGIN, FINDINGS_END, render_findings(template, snap["findings"]))
+    return text
 
 
 def update(readme_path: str | Path = "README.md", snapshot_path: str | Path = SNAPSHOT,
-           root: str | Path = ".") -> dict[str, Any]:
-    """Snapshot root/results into snapshot_path and rewrite the README's block from it; returns the snapshot."""
+           root: str | Path = ".", findings_path: str | Path | None = None) -> dict[str, Any]:
+    """Snapshot root/results into snapshot_path and rewrite the README's blocks from it (the findings from
+    findings_path, default docs/findings.md beside the README, where the README has their markers); returns
+    the snapshot. Nothing is written when a marker, the template or a placeholder's value is missing."""
     from genlab.io import write_json, write_text  # imports torch: only when writing
-    text = Path(readme_path).read_text()
-    start, end = _block(text, str(readme_path))  # before writing anything: a README without markers stops here
-    snap = snapshot(root)
+    readme_path = Path(readme_path)
+    text = readme_path.read_text()
+    _block(text, str(readme_path))  # before writing anything: a README without markers stops here
+    template = _findings_template(text, readme_path, findings_path)
+    if template is not None:
+        _block(text, str(readme_path), FINDINGS_BEGIN, FINDINGS_END)
+    snap = snapshot(root, template)
+    new_text = _rendered(text, str(readme_path), snap, template)
     write_json(snapshot_path, snap)
-    write_text(readme_path, text[:start] + "\n" + render(snap) + text[end:])
+    write_text(readme_path, new_text)
     return snap
 
 
-def check(readme_path: str | Path = "README.md", snapshot_path: str | Path = SNAPSHOT) -> bool:
-    """Whether the README's block is exactly what the committed snapshot renders to (False when the
-    snapshot or the markers are missing)."""
+def check(readme_path: str | Path = "README.md", snapshot_path: str | Path = SNAPSHOT,
+          findings_path: str | Path | None = None) -> bool:
+    """Whether the README's blocks are exactly what the committed snapshot renders to (False when the
+    snapshot, the markers, the findings template or a placeholder's value in the snapshot are missing)."""
     readme_path, snapshot_path = Path(readme_path), Path(snapshot_path)
     if not readme_path.exists() or not snapshot_path.exists():
         return False
     text = readme_path.read_text()
+    snap = json.loads(snapshot_path.read_text())
     try:
-        start, end = _block(text, str(readme_path))
+        template = _findings_template(text, readme_path, findings_path)
+        if template is not None and not set(placeholders(template)) <= set(snap.get("findings", {})):
+            return False  # the template names a value the snapshot has not got: `genlab readme` after a run
+        return _rendered(text, str(readme_path), snap, template) == text
     except GenlabError:
         return False
-    return text[start:end] == "\n" + render(json.loads(snapshot_path.read_text()))
