@@ -1,4 +1,4 @@
-"""The README's result tables, generated from results/ so that no number in them is typed by hand.
+"""The README's result tables and findings, generated from results/ so that no number in them is typed by hand.
 
 ``snapshot`` collects from results/ the values the README shows (a JSON-ready dict of tables, and the value
 of every placeholder of the findings template); ``render`` turns a snapshot into markdown; ``update`` writes the
@@ -20,8 +20,8 @@ import csv
 import json
 import math
 import re
-import textwrap
 import statistics
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -338,7 +338,12 @@ def _findings_template(readme_text: str, readme_path: Path, findings_path: str |
     if not path.exists():
         raise GenlabError(f"{readme_path}: has findings markers but {path} does not exist; restore the template "
                           "or remove the markers")
-    return path.read_text()
+    template = path.read_text()
+    for number, line in enumerate(PLACEHOLDER.sub("", template).splitlines(), 1):
+        if "{{" in line or "}}" in line:  # a placeholder broken over lines, or a brace too few
+            raise GenlabError(f"{path}:{number}: an unclosed placeholder ('{{{{' and '}}}}' on one line each); "
+                              "fix the template")
+    return template
 
 
 def _rendered(text: str, where: str, snap: dict[str, Any], template: str | None) -> str:
@@ -376,11 +381,11 @@ def check(readme_path: str | Path = "README.md", snapshot_path: str | Path = SNA
     if not readme_path.exists() or not snapshot_path.exists():
         return False
     text = readme_path.read_text()
-    snap = json.loads(snapshot_path.read_text())
     try:
+        snap = json.loads(snapshot_path.read_text())
         template = _findings_template(text, readme_path, findings_path)
         if template is not None and not set(placeholders(template)) <= set(snap.get("findings", {})):
             return False  # the template names a value the snapshot has not got: `genlab readme` after a run
         return _rendered(text, str(readme_path), snap, template) == text
-    except GenlabError:
+    except (GenlabError, json.JSONDecodeError, KeyError, TypeError):  # a damaged snapshot is a stale one
         return False
