@@ -4,7 +4,8 @@ behind the speed issue's conclusion that what is left of the default run's cost 
 
 For each experiment (default: those whose training costs at least --min-seconds on this machine, measured
 here), one thread, after a warm-up of its own:
-- ms per training step (CPU time) as the pipeline runs it (float32, contiguous);
+- ms per training step (CPU time) as the pipeline runs it (float32, contiguous; trainer_overhead.py's
+  bare step: batch, dequantisation, loss, backward, clipping, AdamW);
 - the share of that time inside the dense kernels (GEMMs and convolutions, forward and backward: the
   profiler's self time of aten::mm / addmm / bmm / baddbmm / mkldnn_convolution / convolution_backward...)
   and their achieved GFLOP/s against this processor's float32 GEMM peak measured here (512^3, one thread):
@@ -27,10 +28,9 @@ import time
 import torch
 
 sys.path.insert(0, __import__("os").path.dirname(__file__))
-from trainer_overhead import fresh_model, trained_experiments  # noqa: E402
+from trainer_overhead import bare_step, fresh_model, trained_experiments  # noqa: E402
 
 from genlab.jobcosts import write_table  # noqa: E402
-from genlab.train import adamw  # noqa: E402
 from genlab.validation import load_params  # noqa: E402
 
 GEMMS = {"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm"}
@@ -57,29 +57,10 @@ def is_convolutional(model: torch.nn.Module) -> bool:
 
 
 def stepper(exp, dataset, autocast: bool = False, channels_last: bool = False):
-    """A function running one training step of a fresh model of ``exp`` (loss, backward, AdamW step)."""
+    """A fresh model of ``exp`` and a function running one training step of it as the bare loop of
+    trainer_overhead.py does (the pipeline's batch, dequantisation, clipping and AdamW), on the CPU."""
     model = fresh_model(exp, dataset)
-    x_train = torch.as_tensor(dataset.x_train)
-    y_train = torch.as_tensor(dataset.y_train) if dataset.y_train is not None else None
-    model.initialize(x_train)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-        x_train = x_train.contiguous(memory_format=torch.channels_last)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = adamw(params, exp.training)
-    generator = torch.Generator().manual_seed(exp.seed)
-    batch_size = exp.training["batch_size"]
-    model.train()
-
-    def step(i: int) -> None:
-        idx = torch.randint(len(x_train), (batch_size,), generator=generator)
-        batch = {"x": x_train[idx], "y": y_train[idx] if y_train is not None else None, "step": i}
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
-            loss = model.loss(batch)["loss"]
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-    return model, step
+    return model, bare_step(model, dataset, exp.training, exp.seed, autocast=autocast, channels_last=channels_last)
 
 
 def ms_per_step(step, steps: int, warmup: int = 3) -> float:

@@ -42,34 +42,51 @@ def measured_training(training: dict, steps: int) -> dict:
     return {**training, "steps": steps, "early_stopping": None, "sample_every": None}
 
 
-def bare_loop(model, dataset, training: dict, seed: int,
-              device: torch.device = torch.device("cpu")) -> tuple[float, float]:
-    """(wall-clock, CPU) seconds of the bare loop (setup excluded, as the trainer's train_time_s excludes its
-    own); on CUDA with the block's bf16 autocast, as the trainer runs it there."""
+def bare_step(model, dataset, training: dict, seed: int, device: torch.device = torch.device("cpu"),
+              autocast: bool | None = None, channels_last: bool = False):
+    """One step of the bare loop as a function of the step index: a batch of indices (and dequantisation noise)
+    from one generator, the loss (under bf16 autocast: by default on CUDA where the block asks for it, as the
+    trainer runs it there), backward, the block's gradient clipping, the optimizer step. ``channels_last``
+    puts the model's weights and the data in that memory format (benchmarks/compute_floor.py)."""
     x_train = torch.as_tensor(dataset.x_train)
     y_train = torch.as_tensor(dataset.y_train) if dataset.y_train is not None else None
     bin_width = dataset.bin_width if training["dequantize"] else None
     model.initialize(x_train)
     model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+        x_train = x_train.contiguous(memory_format=torch.channels_last)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = adamw(params, training)
     generator = torch.Generator().manual_seed(seed + 1)
-    autocast = device.type == "cuda" and training["mixed_precision"] == "bf16"
+    if autocast is None:
+        autocast = device.type == "cuda" and training["mixed_precision"] == "bf16"
     model.train()
-    started, started_cpu = time.perf_counter(), time.thread_time()
-    for step in range(training["steps"]):
+
+    def step(index: int) -> None:
         idx = torch.randint(len(x_train), (training["batch_size"],), generator=generator)
         x = x_train[idx]
         if bin_width is not None:
             x = x + bin_width * (torch.rand(x.shape, generator=generator) - 0.5)
         y = y_train[idx].to(device) if y_train is not None else None
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-            loss = model.loss({"x": x.to(device), "y": y, "step": step})["loss"]
+            loss = model.loss({"x": x.to(device), "y": y, "step": index})["loss"]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if training["grad_clip"] > 0:
             torch.nn.utils.clip_grad_norm_(params, training["grad_clip"])
         optimizer.step()
+    return step
+
+
+def bare_loop(model, dataset, training: dict, seed: int,
+              device: torch.device = torch.device("cpu")) -> tuple[float, float]:
+    """(wall-clock, CPU) seconds of the bare loop (setup excluded, as the trainer's train_time_s excludes its
+    own); on CUDA with the block's bf16 autocast, as the trainer runs it there."""
+    step = bare_step(model, dataset, training, seed, device)
+    started, started_cpu = time.perf_counter(), time.thread_time()
+    for index in range(training["steps"]):
+        step(index)
     if device.type == "cuda":
         torch.cuda.synchronize()  # the queued kernels are part of the loop's time
     return time.perf_counter() - started, time.thread_time() - started_cpu

@@ -238,7 +238,7 @@ def cmd_readme(args):
         if not readme.check(args.readme, args.snapshot):
             raise ConfigError(f"{args.readme}: the results or findings block is stale against {args.snapshot} "
                               f"and {readme.FINDINGS}; run `genlab readme` after `snakemake all`")
-        print(f"{args.readme}: results block current")
+        print(f"{args.readme}: results and findings blocks current")
         return
     readme.update(args.readme, args.snapshot)
 

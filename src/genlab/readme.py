@@ -362,12 +362,9 @@ def update(readme_path: str | Path = "README.md", snapshot_path: str | Path = SN
     from genlab.io import write_json, write_text  # imports torch: only when writing
     readme_path = Path(readme_path)
     text = readme_path.read_text()
-    _block(text, str(readme_path))  # before writing anything: a README without markers stops here
     template = _findings_template(text, readme_path, findings_path)
-    if template is not None:
-        _block(text, str(readme_path), FINDINGS_BEGIN, FINDINGS_END)
     snap = snapshot(root, template)
-    new_text = _rendered(text, str(readme_path), snap, template)
+    new_text = _rendered(text, str(readme_path), snap, template)  # a missing marker stops here, before writing
     write_json(snapshot_path, snap)
     write_text(readme_path, new_text)
     return snap
@@ -384,8 +381,7 @@ def check(readme_path: str | Path = "README.md", snapshot_path: str | Path = SNA
     try:
         snap = json.loads(snapshot_path.read_text())
         template = _findings_template(text, readme_path, findings_path)
-        if template is not None and not set(placeholders(template)) <= set(snap.get("findings", {})):
-            return False  # the template names a value the snapshot has not got: `genlab readme` after a run
         return _rendered(text, str(readme_path), snap, template) == text
-    except (GenlabError, json.JSONDecodeError, KeyError, TypeError):  # a damaged snapshot is a stale one
+    # a damaged snapshot, or one without a value the template names (KeyError), is a stale one
+    except (GenlabError, json.JSONDecodeError, KeyError, TypeError):
         return False
