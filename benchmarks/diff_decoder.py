@@ -36,49 +36,52 @@ COLUMNS = {"mse": "MSE", "psnr": "PSNR (dB)", "ssim": "SSIM", "high_frequency_ra
            "fid": "FID", "feature_distance": "feature distance", "probe_accuracy": "latent probe accuracy"}
 
 
-def final_kl(run_dir: Path) -> float | None:
-    """The training log's last KL per dimension (nats), times the dimension: KL per example."""
+def final_kl(run_dir: Path, dim: int = DIM) -> float | None:
+    """The training log's last KL per dimension (nats), times the dimension ``dim``: KL per example."""
     path = run_dir / "train_log.csv"
     if not path.exists():
         return None
     rows = list(csv.DictReader(open(path)))
-    return float(rows[-1]["kl"]) * DIM if rows and "kl" in rows[-1] else None
+    return float(rows[-1]["kl"]) * dim if rows and "kl" in rows[-1] else None
 
 
-def train_and_evaluate(params: dict, params_file: Path, name: str, root: Path, scratch: Path) -> dict:
-    """`genlab train` then `genlab evaluate --metric reconstruction` of one block, as the pipeline's jobs run
-    (a block that names a `pretrained` model, ScoreVAE, starts from that model's checkpoint in the root run)."""
+def train_and_evaluate(params: dict, params_file: Path, name: str, root: Path, scratch: Path,
+                       dataset: str = DATASET, dim: int = DIM) -> dict:
+    """`genlab train` then `genlab evaluate --metric reconstruction` of one block on ``dataset`` (``dim``
+    numbers an example), as the pipeline's jobs run (a block that names a `pretrained` model, ScoreVAE, starts
+    from that model's checkpoint in the root run)."""
     genlab = [sys.executable, "-m", "genlab.cli"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # as Snakemake runs a job of one thread
-    data, run_dir = root / f"data/processed/{DATASET}.npz", scratch / name
+    data, run_dir = root / f"data/processed/{dataset}.npz", scratch / name
     pretrained = params["models"][name].get("pretrained")
     started = time.perf_counter()
-    subprocess.run([*genlab, "train", "--params", str(params_file), "--dataset", DATASET, "--model", name,
+    subprocess.run([*genlab, "train", "--params", str(params_file), "--dataset", dataset, "--model", name,
                     "--data", str(data), "--run-dir", str(run_dir), "--no-progress",
-                    *(["--pretrained", str(root / f"results/{DATASET}/{pretrained}/checkpoint.pt")] if pretrained
+                    *(["--pretrained", str(root / f"results/{dataset}/{pretrained}/checkpoint.pt")] if pretrained
                       else [])], check=True, env=env)
     train_s = time.perf_counter() - started
     started = time.perf_counter()
     out = run_dir / "reconstruction.json"
-    subprocess.run([*genlab, "evaluate", "--params", str(params_file), "--dataset", DATASET, "--model", name,
+    subprocess.run([*genlab, "evaluate", "--params", str(params_file), "--dataset", dataset, "--model", name,
                     "--data", str(data), "--checkpoint", str(run_dir / "checkpoint.pt"), "--feature-net",
-                    str(root / f"results/{DATASET}/classifier/checkpoint.pt"), "--metric", "reconstruction",
+                    str(root / f"results/{dataset}/classifier/checkpoint.pt"), "--metric", "reconstruction",
                     "--out", str(out)], check=True, env=env)
     block = params["models"][name]
     return {"model": name, "beta": block["beta"], "steps": block["training"]["steps"],
-            **json.loads(out.read_text()), "KL per example (nats)": final_kl(run_dir), "train s": round(train_s, 1),
+            **json.loads(out.read_text()), "KL per example (nats)": final_kl(run_dir, dim), "train s": round(train_s, 1),
             "evaluate s": round(time.perf_counter() - started, 1)}
 
 
-def train_and_evaluate_all(params: dict, names: list[str], root: Path, jobs: int) -> list[dict]:
-    """train_and_evaluate of each block in ``names`` (experiments of ``params``), ``jobs`` at a time, in
-    a scratch folder; their rows in the order of ``names``."""
+def train_and_evaluate_all(params: dict, names: list[str], root: Path, jobs: int, dataset: str = DATASET,
+                           dim: int = DIM) -> list[dict]:
+    """train_and_evaluate of each block in ``names`` (experiments of ``params`` on ``dataset``), ``jobs`` at a
+    time, in a scratch folder; their rows in the order of ``names``."""
     with tempfile.TemporaryDirectory() as scratch:
         params_file = Path(scratch) / "params.yaml"
         params_file.write_text(yaml.safe_dump(params, sort_keys=False))
         with ThreadPoolExecutor(jobs) as pool:  # each run is its own process (one thread)
-            return list(pool.map(lambda name: train_and_evaluate(params, params_file, name, root, Path(scratch)),
-                                 names))
+            return list(pool.map(lambda name: train_and_evaluate(params, params_file, name, root, Path(scratch),
+                                                                 dataset, dim), names))
 
 
 def write_report(header: list[str], table: list[list], preamble: str, out: str | None) -> None:

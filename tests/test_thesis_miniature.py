@@ -99,11 +99,12 @@ def test_every_family_figure_and_analysis_has_its_output(miniature):
     assert rows["vae"]["ELBO (bits/dim)"] is not None and rows["vae"]["NLL kind"].startswith("IWAE")
     autoencoders = json.loads((miniature / "results/analysis/reconstructions.json").read_text())
     assert {"digits/vae", "digits/score_vae", "digits/diff_decoder", "digits/diff_decoder_beta0", "digits/raw inputs",
-            "mnist/vae28", "mnist/raw inputs"} <= set(autoencoders)
+            "mnist/vae28", "mnist/score_vae_mnist", "mnist/raw inputs"} <= set(autoencoders)
     assert autoencoders["digits/score_vae"]["latent dim"] == autoencoders["digits/vae"]["latent dim"]
+    assert autoencoders["mnist/score_vae_mnist"]["latent dim"] == autoencoders["mnist/vae28"]["latent dim"]  # Fig 1.3
     assert all(0 <= autoencoders[name]["feature distance"] <= 4 for name in ("digits/vae", "digits/score_vae"))
     assert all(0 <= autoencoders[name]["high-frequency energy ratio"] < 10
-               for name in ("digits/vae", "digits/score_vae", "mnist/vae28"))
+               for name in ("digits/vae", "digits/score_vae", "mnist/vae28", "mnist/score_vae_mnist"))
     dimensions = json.loads((miniature / "results/analysis/intrinsic_dim.json").read_text())
     assert {"union (k = 10)", "union (k = 30)"} <= set(dimensions)  # a row per sphere of the union
     geodesics = json.loads((miniature / "results/analysis/pullback_geodesics.json").read_text())
