@@ -422,6 +422,7 @@ EXPECTED = {  # verdicts on the default run's numbers (README): what the README'
     "caflow_beats_same_scale_fid_thesis": gc.NOT_RUN,
     "inpaint32_cdiffe_worst_psnr": gc.NOT_RUN, "edges32_cdiffe_collapses": gc.NOT_RUN,
     "scorevae_perceptual_quality": gc.HOLDS, "scorevae_feature_distance": gc.HOLDS,
+    "scorevae_mnist_sharper_thesis": gc.NOT_RUN, "scorevae_mnist_feature_distance_thesis": gc.NOT_RUN,
     "diffdecoder_collapses": gc.NOT_RUN, "diffdecoder_works_at_beta0": gc.NOT_RUN,  # params/thesis.yaml's
     "id_union_small_sphere": gc.HOLDS, "id_union_large_sphere": gc.HOLDS,
     "id_union10_thesis": gc.NOT_RUN, "id_union30_thesis": gc.NOT_RUN,
