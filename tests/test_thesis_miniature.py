@@ -1,4 +1,4 @@
-"""The thesis DAG in miniature (issue 13): params/thesis.yaml as it is (its 63 experiments, U-Nets, samplers and
+"""The thesis DAG in miniature (issue 13): params/thesis.yaml as it is (all its experiments, U-Nets, samplers and
 metrics, MNIST and CIFAR-10 included) with the smoke switch on (genlab.smoke: only counts of work shrink), on
 stand-in MNIST/CIFAR-10 files in their real formats, through `dvc repro` with the thesis dvc.yaml: every stage,
 hence every rule (data, train, evaluate, samples, analyses, figures, tables, the reproduction report), then the
