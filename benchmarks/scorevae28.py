@@ -43,24 +43,24 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     root = Path(args.root)
     params = yaml.safe_load(open(args.params))
-    vae_variant = f"{VAE}_latent{args.latent_dim}"  # a new experiment: vae28's own stays as it is
+    vae = params["models"][VAE]
+    extra = []  # with --latent-dim: the VAE at that size, trained here as a new experiment (vae28's own stays)
     if args.latent_dim:
         params["models"][MODEL] = {**params["models"][MODEL], "latent_dim": args.latent_dim}
-        params["models"][vae_variant] = {**params["models"][VAE], "latent_dim": args.latent_dim}
+        extra = [f"{VAE}_latent{args.latent_dim}"]
+        params["models"][extra[0]] = {**vae, "latent_dim": args.latent_dim}
     names = []
     for steps in args.steps:
         name = f"{MODEL}_steps{steps}"
         block = params["models"][name] = {**params["models"][MODEL]}
         block["training"] = {**block["training"], "steps": steps}
         names.append(name)
-    vae = params["models"][VAE]
-    if args.latent_dim:  # the VAE at the same latent size, trained here
-        names.append(vae_variant)
+    names += extra
     for name in names:
         params["experiments"].append({"dataset": DATASET, "model": name, "metrics": ["reconstruction"]})
     rows = train_and_evaluate_all(params, names, root, args.jobs, DATASET, DIM)
     for row in rows:
-        row["model"] = MODEL if row["model"] != vae_variant else VAE
+        row["model"] = VAE if row["model"] in extra else MODEL
     if not args.latent_dim:
         rows.append({"model": VAE + " (default run)", "beta": vae["beta"], "steps": vae["training"]["steps"],
                      **json.loads((root / f"results/{DATASET}/{VAE}/reconstruction.json").read_text()),
