@@ -45,43 +45,59 @@ def final_kl(run_dir: Path, dim: int = DIM) -> float | None:
     return float(rows[-1]["kl"]) * dim if rows and "kl" in rows[-1] else None
 
 
-def train_and_evaluate(params: dict, params_file: Path, name: str, root: Path, scratch: Path,
-                       dataset: str = DATASET, dim: int = DIM) -> dict:
-    """`genlab train` then `genlab evaluate --metric reconstruction` of one block on ``dataset`` (``dim``
-    numbers an example), as the pipeline's jobs run (a block that names a `pretrained` model, ScoreVAE, starts
-    from that model's checkpoint in the root run)."""
-    genlab = [sys.executable, "-m", "genlab.cli"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # as Snakemake runs a job of one thread
-    data, run_dir = root / f"data/processed/{dataset}.npz", scratch / name
-    pretrained = params["models"][name].get("pretrained")
+GENLAB = [sys.executable, "-m", "genlab.cli"]
+ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}  # as Snakemake runs a job of one thread
+
+
+def train(params_file: Path, name: str, root: Path, run_dir: Path, dataset: str = DATASET,
+          pretrained: str | None = None) -> float:
+    """`genlab train` of block ``name`` on the root run's ``dataset`` file into ``run_dir``, as the pipeline's
+    job runs it (``pretrained``: the model whose checkpoint in the root run the block starts from, ScoreVAE's
+    prior); its seconds."""
     started = time.perf_counter()
-    subprocess.run([*genlab, "train", "--params", str(params_file), "--dataset", dataset, "--model", name,
-                    "--data", str(data), "--run-dir", str(run_dir), "--no-progress",
+    subprocess.run([*GENLAB, "train", "--params", str(params_file), "--dataset", dataset, "--model", name,
+                    "--data", str(root / f"data/processed/{dataset}.npz"), "--run-dir", str(run_dir),
+                    "--no-progress",
                     *(["--pretrained", str(root / f"results/{dataset}/{pretrained}/checkpoint.pt")] if pretrained
-                      else [])], check=True, env=env)
-    train_s = time.perf_counter() - started
+                      else [])], check=True, env=ONE_THREAD)
+    return time.perf_counter() - started
+
+
+def train_and_evaluate(params: dict, params_file: Path, name: str, root: Path, scratch: Path,
+                       dataset: str = DATASET, dim: int = DIM, metric: str = "reconstruction",
+                       feature_net: Path | None = None) -> dict:
+    """`genlab train` then `genlab evaluate --metric METRIC` of one block on ``dataset`` (``dim`` numbers an
+    example), as the pipeline's jobs run; the metric's file is <scratch>/<name>/<metric>.json, scored with the
+    root run's feature net unless ``feature_net`` names another checkpoint."""
+    run_dir = scratch / name
+    train_s = train(params_file, name, root, run_dir, dataset, params["models"][name].get("pretrained"))
     started = time.perf_counter()
-    out = run_dir / "reconstruction.json"
-    subprocess.run([*genlab, "evaluate", "--params", str(params_file), "--dataset", dataset, "--model", name,
-                    "--data", str(data), "--checkpoint", str(run_dir / "checkpoint.pt"), "--feature-net",
-                    str(root / f"results/{dataset}/classifier/checkpoint.pt"), "--metric", "reconstruction",
-                    "--out", str(out)], check=True, env=env)
+    out = run_dir / f"{metric}.json"
+    subprocess.run([*GENLAB, "evaluate", "--params", str(params_file), "--dataset", dataset, "--model", name,
+                    "--data", str(root / f"data/processed/{dataset}.npz"), "--checkpoint",
+                    str(run_dir / "checkpoint.pt"), "--feature-net",
+                    str(feature_net or root / f"results/{dataset}/classifier/checkpoint.pt"), "--metric", metric,
+                    "--out", str(out)], check=True, env=ONE_THREAD)
     block = params["models"][name]
-    return {"model": name, "beta": block["beta"], "steps": block["training"]["steps"],
+    return {"model": name, "beta": block.get("beta"), "steps": block["training"]["steps"],
             **json.loads(out.read_text()), "KL per example (nats)": final_kl(run_dir, dim), "train s": round(train_s, 1),
             "evaluate s": round(time.perf_counter() - started, 1)}
 
 
 def train_and_evaluate_all(params: dict, names: list[str], root: Path, jobs: int, dataset: str = DATASET,
-                           dim: int = DIM) -> list[dict]:
+                           dim: int = DIM, metric: str = "reconstruction", keep: Path | None = None,
+                           feature_net: Path | None = None) -> list[dict]:
     """train_and_evaluate of each block in ``names`` (experiments of ``params`` on ``dataset``), ``jobs`` at a
-    time, in a scratch folder; their rows in the order of ``names``."""
-    with tempfile.TemporaryDirectory() as scratch:
-        params_file = Path(scratch) / "params.yaml"
+    time, in a scratch folder (``keep``: this folder, left in place with each run's checkpoint and metric file);
+    their rows in the order of ``names``."""
+    with tempfile.TemporaryDirectory() as temporary:
+        scratch = Path(keep or temporary)
+        scratch.mkdir(parents=True, exist_ok=True)
+        params_file = scratch / f"params_{dataset}.yaml"
         params_file.write_text(yaml.safe_dump(params, sort_keys=False))
         with ThreadPoolExecutor(jobs) as pool:  # each run is its own process (one thread)
-            return list(pool.map(lambda name: train_and_evaluate(params, params_file, name, root, Path(scratch),
-                                                                 dataset, dim), names))
+            return list(pool.map(lambda name: train_and_evaluate(params, params_file, name, root, scratch,
+                                                                 dataset, dim, metric, feature_net), names))
 
 
 def write_report(header: list[str], table: list[list], preamble: str, out: str | None) -> None:
