@@ -50,13 +50,13 @@ ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}  # as Snakemake runs a job o
 
 
 def train(params_file: Path, name: str, root: Path, run_dir: Path, dataset: str = DATASET,
-          pretrained: str | None = None) -> float:
-    """`genlab train` of block ``name`` on the root run's ``dataset`` file into ``run_dir``, as the pipeline's
-    job runs it (``pretrained``: the model whose checkpoint in the root run the block starts from, ScoreVAE's
-    prior); its seconds."""
+          pretrained: str | None = None, data: Path | None = None) -> float:
+    """`genlab train` of block ``name`` on the root run's ``dataset`` file (or the file ``data``) into
+    ``run_dir``, as the pipeline's job runs it (``pretrained``: the model whose checkpoint in the root run the
+    block starts from, ScoreVAE's prior); its seconds."""
     started = time.perf_counter()
     subprocess.run([*GENLAB, "train", "--params", str(params_file), "--dataset", dataset, "--model", name,
-                    "--data", str(root / f"data/processed/{dataset}.npz"), "--run-dir", str(run_dir),
+                    "--data", str(data or root / f"data/processed/{dataset}.npz"), "--run-dir", str(run_dir),
                     "--no-progress",
                     *(["--pretrained", str(root / f"results/{dataset}/{pretrained}/checkpoint.pt")] if pretrained
                       else [])], check=True, env=ONE_THREAD)

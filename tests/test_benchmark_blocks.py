@@ -1,6 +1,7 @@
-"""benchmarks/conditional28.py's blocks (the tasks the default run leaves out): each is a default-run block with
-only the task's keys changed, and params/default.yaml with all of them as experiments still validates, so the
-benchmark measures what it says it measures when the default blocks change."""
+"""The blocks of the benchmarks that measure what the default run leaves out (benchmarks/conditional28.py: the
+conditional tasks; benchmarks/multiscale32.py: multi-scale diffusion on 32x32 digits): each is a default-run block
+with only the keys the benchmark names changed, and the params the benchmark writes validate, so that it measures
+what it says it measures when the default blocks change."""
 
 import copy
 import sys
@@ -12,6 +13,7 @@ from tests.conftest import REPO
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 import conditional28  # noqa: E402
+import multiscale32  # noqa: E402
 
 PARAMS = yaml.safe_load(open(REPO / "params" / "default.yaml"))
 
@@ -52,3 +54,18 @@ def test_the_default_params_with_every_block_as_an_experiment_validate():
         params["models"][name] = block
         params["experiments"].append({"dataset": dataset, "model": name, "metrics": ["conditional"]})
     config.validate(params, "benchmark params")
+
+
+def test_multiscale32_changes_only_the_padding_levels_steps_and_batch():
+    params = multiscale32.benchmark_params(PARAMS, 1200, 2760)
+    config.validate(params, "benchmark params")
+    assert params["datasets"]["mnist28"] == {**PARAMS["datasets"]["mnist28"], "pad": 2}  # 32x32, as thesis.yaml's
+    for name, steps in zip(multiscale32.MODELS, (1200, 2760)):
+        block, source = params["models"][name], PARAMS["models"][name]
+        assert changed_keys(block, source) <= {"training", "levels"}
+        assert changed_keys(block["training"], source["training"]) == {"steps", "batch_size"}
+        assert (block["training"]["steps"], block["training"]["batch_size"]) == (steps, 64)
+    assert params["models"]["multiscale"]["levels"] == 3
+    assert PARAMS["models"]["multiscale"]["training"]["steps"] == 1750  # the default params are left as they were
+    assert [(e["model"], e["metrics"]) for e in params["experiments"]] == [
+        ("classifier", ["accuracy"]), ("diffusion_unet", ["fid", "cost"]), ("multiscale", ["fid", "cost"])]
