@@ -171,9 +171,10 @@ def main(argv: list[str] | None = None) -> int:
                 run_params["experiments"].append({"dataset": dataset, "model": name, "metrics": ["conditional"],
                                                   **({"evaluation": evaluation[dataset]}
                                                      if evaluation.get(dataset) else {})})
-            feature_net = None  # the root run's, unless the seed differs from its: then the feature net's
-            if other_seed:  # config hash does too, and it is trained here at that seed (FIDs then compare
-                # within this run's rows only)
+            # the root run's feature net; at another seed its config hash is not this run's, so one is trained
+            # here at that seed (FIDs then compare within this run's rows only)
+            feature_net = None
+            if other_seed:
                 params_file = keep / dataset / f"params_{dataset}.yaml"
                 params_file.parent.mkdir(parents=True, exist_ok=True)
                 params_file.write_text(yaml.safe_dump(run_params, sort_keys=False))
