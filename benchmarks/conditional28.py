@@ -33,11 +33,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from diff_decoder import train, train_and_evaluate_all  # noqa: E402
+from diff_decoder import format_table, train, train_and_evaluate_all  # noqa: E402
 
 from genlab import plots  # noqa: E402
 from genlab.io import atomic_path, write_csv, write_text  # noqa: E402
-from genlab.jobcosts import markdown_table  # noqa: E402
 from genlab.tables import conditional_table  # noqa: E402
 
 ESTIMATORS = ("cde", "cdiffe", "cmde", "vs_cmde")
@@ -214,9 +213,7 @@ def main(argv: list[str] | None = None) -> int:
                 header = list(table.columns)
                 lines = [[None if v != v else v for v in row] for row in table.itertuples(index=False)]
                 csv_rows += [{"dataset": dataset, "task": task, **dict(zip(header, line))} for line in lines]
-                fmt = [[f"{v:.4g}" if isinstance(v, float) else ("" if v is None else str(v)) for v in line]
-                       for line in lines]
-                text.append("\n" + markdown_table(header, fmt) + "\n")
+                text.append("\n" + format_table(header, lines) + "\n")
                 if args.out:
                     figure = plots.conditional_generation([(name, everything[name]) for name in everything])
                     with atomic_path(f"{args.out}_{dataset}_{task}.png") as path:

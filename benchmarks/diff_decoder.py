@@ -63,6 +63,19 @@ def train(params_file: Path, name: str, root: Path, run_dir: Path, dataset: str 
     return time.perf_counter() - started
 
 
+def evaluate(params_file: Path, name: str, run_dir: Path, data: Path, feature_net: Path, metrics: list[str],
+             dataset: str = DATASET) -> tuple[dict[str, dict], float]:
+    """`genlab evaluate` of the checkpoint in ``run_dir`` on the file ``data``, every metric of ``metrics`` in one
+    process (as the pipeline's job), each into <run_dir>/<metric>.json: (results by metric, seconds)."""
+    started = time.perf_counter()
+    outputs = [flag for metric in metrics for flag in ("--metric", metric, "--out", str(run_dir / f"{metric}.json"))]
+    subprocess.run([*GENLAB, "evaluate", "--params", str(params_file), "--dataset", dataset, "--model", name,
+                    "--data", str(data), "--checkpoint", str(run_dir / "checkpoint.pt"), "--feature-net",
+                    str(feature_net), *outputs], check=True, env=ONE_THREAD)
+    seconds = time.perf_counter() - started
+    return {metric: json.loads((run_dir / f"{metric}.json").read_text()) for metric in metrics}, seconds
+
+
 def train_and_evaluate(params: dict, params_file: Path, name: str, root: Path, scratch: Path,
                        dataset: str = DATASET, dim: int = DIM, metric: str = "reconstruction",
                        feature_net: Path | None = None) -> dict:
@@ -71,17 +84,13 @@ def train_and_evaluate(params: dict, params_file: Path, name: str, root: Path, s
     root run's feature net unless ``feature_net`` names another checkpoint."""
     run_dir = scratch / name
     train_s = train(params_file, name, root, run_dir, dataset, params["models"][name].get("pretrained"))
-    started = time.perf_counter()
-    out = run_dir / f"{metric}.json"
-    subprocess.run([*GENLAB, "evaluate", "--params", str(params_file), "--dataset", dataset, "--model", name,
-                    "--data", str(root / f"data/processed/{dataset}.npz"), "--checkpoint",
-                    str(run_dir / "checkpoint.pt"), "--feature-net",
-                    str(feature_net or root / f"results/{dataset}/classifier/checkpoint.pt"), "--metric", metric,
-                    "--out", str(out)], check=True, env=ONE_THREAD)
+    results, evaluate_s = evaluate(params_file, name, run_dir, root / f"data/processed/{dataset}.npz",
+                                   feature_net or root / f"results/{dataset}/classifier/checkpoint.pt", [metric],
+                                   dataset)
     block = params["models"][name]
-    return {"model": name, "beta": block.get("beta"), "steps": block["training"]["steps"],
-            **json.loads(out.read_text()), "KL per example (nats)": final_kl(run_dir, dim), "train s": round(train_s, 1),
-            "evaluate s": round(time.perf_counter() - started, 1)}
+    return {"model": name, "beta": block.get("beta"), "steps": block["training"]["steps"], **results[metric],
+            "KL per example (nats)": final_kl(run_dir, dim), "train s": round(train_s, 1),
+            "evaluate s": round(evaluate_s, 1)}
 
 
 def train_and_evaluate_all(params: dict, names: list[str], root: Path, jobs: int, dataset: str = DATASET,
@@ -100,11 +109,16 @@ def train_and_evaluate_all(params: dict, names: list[str], root: Path, jobs: int
                                                                  dataset, dim, metric, feature_net), names))
 
 
+def format_table(header: list[str], table: list[list]) -> str:
+    """The rows of ``table`` as a markdown table, floats to 4 significant digits, None as an empty cell."""
+    return markdown_table(header, [[f"{v:.4g}" if isinstance(v, float) else ("" if v is None else str(v))
+                                    for v in line] for line in table])
+
+
 def write_report(header: list[str], table: list[list], preamble: str, out: str | None) -> None:
     """Print ``preamble`` and the table (floats to 4 digits), and write them as <out>.md, the raw rows as
     <out>.csv."""
-    fmt = [[f"{v:.4g}" if isinstance(v, float) else ("" if v is None else str(v)) for v in line] for line in table]
-    text = preamble + markdown_table(header, fmt) + "\n"
+    text = preamble + format_table(header, table) + "\n"
     print(text)
     if out:
         write_csv(f"{out}.csv", [dict(zip(header, line)) for line in table])

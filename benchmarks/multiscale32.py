@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import subprocess
 import sys
 import tempfile
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -30,10 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from diff_decoder import GENLAB, ONE_THREAD, train  # noqa: E402
+from diff_decoder import GENLAB, ONE_THREAD, evaluate, train, write_report  # noqa: E402
 
-from genlab.io import write_csv, write_text  # noqa: E402
-from genlab.jobcosts import markdown_table  # noqa: E402
 
 DATASET = "mnist28"
 MODELS = ("diffusion_unet", "multiscale")
@@ -56,17 +52,12 @@ def benchmark_params(params: dict, uniform_steps: int, multiscale_steps: int) ->
 
 
 def train_and_score(params_file: Path, name: str, scratch: Path) -> dict:
+    """One block trained and scored on the padded digits in ``scratch`` with the feature net trained there."""
     run_dir, data = scratch / name, scratch / f"{DATASET}.npz"
     train_s = train(params_file, name, scratch, run_dir, DATASET, data=data)
-    started = time.perf_counter()
-    subprocess.run([*GENLAB, "evaluate", "--params", str(params_file), "--dataset", DATASET, "--model", name,
-                    "--data", str(data), "--checkpoint", str(run_dir / "checkpoint.pt"), "--feature-net",
-                    str(scratch / "classifier/checkpoint.pt"), "--metric", "fid", "--out", str(run_dir / "fid.json"),
-                    "--metric", "cost", "--out", str(run_dir / "cost.json")], check=True, env=ONE_THREAD)
-    return {"model": name, "train s": round(train_s, 1), "evaluate s": round(time.perf_counter() - started, 1),
-            "log": (run_dir / "train_log.csv").read_text().strip().splitlines()[-1],
-            **{f"fid {k}": v for k, v in json.loads((run_dir / "fid.json").read_text()).items()},
-            **{f"cost {k}": v for k, v in json.loads((run_dir / "cost.json").read_text()).items()}}
+    results, evaluate_s = evaluate(params_file, name, run_dir, data, scratch / "classifier/checkpoint.pt",
+                                   ["fid", "cost"], DATASET)
+    return {"model": name, "train s": round(train_s, 1), "evaluate s": round(evaluate_s, 1), **results}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,26 +80,20 @@ def main(argv: list[str] | None = None) -> int:
         train(params_file, "classifier", scratch, scratch / "classifier", DATASET, data=scratch / f"{DATASET}.npz")
         with ThreadPoolExecutor(args.jobs) as pool:
             rows = list(pool.map(lambda name: train_and_score(params_file, name, scratch), MODELS))
-    print(json.dumps(rows, indent=1, default=str))
     header = ["model", "steps", "parameters", "training loop s", "FID", "NFE", "s / 1000 samples", "train job s",
               "evaluate job s"]
     table = []
     for row in rows:
-        block = params["models"][row["model"]]
+        block, cost = params["models"][row["model"]], row["cost"]
         table.append([row["model"] + (f" ({block['levels']} levels)" if "levels" in block else ""),
-                      block["training"]["steps"], row["cost parameters"], row["cost train_time_s"], row["fid fid"],
-                      row["cost nfe"], row["cost seconds_per_1000"], row["train s"], row["evaluate s"]])
-    fmt = [[f"{v:.4g}" if isinstance(v, float) else ("" if v is None else str(v)) for v in line] for line in table]
+                      block["training"]["steps"], cost["parameters"], cost["train_time_s"], row["fid"]["fid"],
+                      cost["nfe"], cost["seconds_per_1000"], row["train s"], row["evaluate s"]])
     command = " ".join(["python benchmarks/multiscale32.py", *(sys.argv[1:] if argv is None else argv)])
-    text = (f"# Multi-scale against uniform diffusion on the 32x32 digits (benchmarks/multiscale32.py)\n\n`{command}`:"
-            " the default run's diffusion_unet and multiscale blocks (3 Haar levels) on the 28x28 digits padded to"
-            " 32x32, batch 64, trained and scored by the pipeline's commands (one thread each, side by side), with a"
-            " feature net trained on the same digits. FID: 2000 samples against the training digits.\n\n"
-            + markdown_table(header, fmt) + "\n")
-    print(text)
-    if args.out:
-        write_text(f"{args.out}.md", text)
-        write_csv(f"{args.out}.csv", [dict(zip(header, line)) for line in table])
+    write_report(header, table, f"# Multi-scale against uniform diffusion on the 32x32 digits "
+                 f"(benchmarks/multiscale32.py)\n\n`{command}`: the default run's diffusion_unet and multiscale "
+                 "blocks (3 Haar levels) on the 28x28 digits padded to 32x32, batch 64, trained and scored by the "
+                 "pipeline's commands (one thread each, side by side), with a feature net trained on the same "
+                 "digits. FID: 2000 samples against the training digits.\n\n", args.out)
     return 0
 
 
